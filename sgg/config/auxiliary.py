@@ -22,6 +22,10 @@ def add_auxiliary_config(cfg: CN) -> None:
     _C.HYP_RETRIEVAL.RANDOM_REGION = False  # hyperbolic BLIP-2 random query/region selection
     _C.HYP_RETRIEVAL.RANDOM_PRUNE = 0.0  # probability of dropping subject/object words (RTP)
     _C.HYP_RETRIEVAL.DETACH_INPUT = False  # probe only: no gradient into the relation head
+    _C.HYP_RETRIEVAL.TEXT_MODE = "prototype"  # prototype (predicate points, CE) | triplet (subject-predicate-object InfoNCE)
+    _C.HYP_RETRIEVAL.RQS_BEST_PROB = 0.0  # RANDOM_REGION: probability of the best token instead of a random one
+    _C.HYP_RETRIEVAL.CAPTION_VOCAB = ""  # vocabulary JSON of the caption encoder (graph-level mode); "" = off
+    _C.HYP_RETRIEVAL.CAPTION_ENCODER = "bag"  # caption encoder: bag (mean of word embeddings) | gru
 
     _C.HYP_HIERARCHY = CN()
     _C.HYP_HIERARCHY.WEIGHT = 0.1  # lambda_hier
@@ -32,8 +36,21 @@ def add_auxiliary_config(cfg: CN) -> None:
     _C.HYP_HIERARCHY.LHL_WEIGHT = 1.0  # local hierarchy loss weight
     _C.HYP_HIERARCHY.ORD_WEIGHT = 0.1  # parent-closer-to-origin ordering loss weight
     _C.HYP_HIERARCHY.HIERARCHY_FILE = ""  # predicate/object hierarchy JSON; "" = dataset default
+    _C.HYP_HIERARCHY.HCL_SMOOTHING = 0.1  # label smoothing of the hyperbolic class loss
+    _C.HYP_HIERARCHY.EMA_MOMENTUM = 0.9  # momentum of the class-centre EMA (used for classes absent from a batch)
+    _C.HYP_HIERARCHY.LHL_TOPK = 30  # mutual top-k neighbours defining LHL positives
+    _C.HYP_HIERARCHY.LHL_TRIPLETS = 50  # LHL triplets sampled per anchor
+    _C.HYP_HIERARCHY.LHL_MARGIN = 0.1  # LHL hinge margin
+    _C.HYP_HIERARCHY.GUMBEL_TAU = 0.1  # temperature of the hard Gumbel-softmax LCA choice
+    _C.HYP_HIERARCHY.ORD_MARGIN = 0.1  # parent radius must be this much smaller than its children's
 
     _C.XMODAL = CN()
     _C.XMODAL.MASLN_WEIGHT = 0.1  # lambda_x of MASLN
     _C.XMODAL.CDPAE_WEIGHT = 0.1  # lambda_cd of CDPAE
     _C.XMODAL.COMMON_DIM = 512  # common-space width
+    _C.XMODAL.HIDDEN_DIM = 1024  # MASLN encoder hidden width
+    _C.XMODAL.ADV_WEIGHT = 0.1  # MASLN weight of the modality-adversarial loss
+    _C.XMODAL.SEM_TEMPERATURE = 0.1  # MASLN temperature of the semantic-compatibility logits
+    _C.XMODAL.GRL_GAMMA = 10.0  # DANN schedule steepness of the gradient-reversal coefficient
+    _C.XMODAL.CDPAE_MASK_VISUAL = 0.5  # CDPAE fraction of visual input dims zeroed per batch
+    _C.XMODAL.CDPAE_MASK_TEXT = 0.7  # CDPAE fraction of text input dims zeroed per batch
