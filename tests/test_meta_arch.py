@@ -375,3 +375,26 @@ def test_build_model_from_config(monkeypatch, relation_on):
     model.train()
     losses = model(_batch())
     assert "loss_fake_aux" in losses and all(torch.isfinite(v) for v in losses.values())
+
+
+def test_sgdet_require_overlap_at_test():
+    counts = {}
+    for require in (False, True):
+        model = _model("sgdet", aux=False, detections_per_img=6)
+        model.require_overlap_test = require
+        model.eval()
+        seen = {}
+        original = model.relation_head.forward
+        model.relation_head.forward = lambda inputs, seen=seen, original=original: (
+            seen.setdefault("inputs", inputs), original(inputs))[1]
+        with torch.no_grad():
+            preds = model(_batch())
+        inputs = seen["inputs"]
+        counts[require] = [p.num_relations for p in preds]
+        for boxes, pairs in zip(inputs.boxes, inputs.pair_idx):
+            subj, obj = boxes[pairs[:, 0]], boxes[pairs[:, 1]]
+            inter_w = torch.minimum(subj[:, 2], obj[:, 2]) - torch.maximum(subj[:, 0], obj[:, 0])
+            inter_h = torch.minimum(subj[:, 3], obj[:, 3]) - torch.maximum(subj[:, 1], obj[:, 1])
+            assert require is False or ((inter_w > -1).all() and (inter_h > -1).all())
+    assert counts[False] == [30, 30]
+    assert all(0 < c < 30 for c in counts[True])

@@ -5,6 +5,7 @@ import torch
 from sgg.modeling.relation.pairs import (
     RelationPairSampler,
     assign_labels_by_iou,
+    overlap_matrix,
     propose_pairs,
 )
 
@@ -29,6 +30,14 @@ def test_all_ordered_pairs(n):
 def test_overlap_filter():
     pairs = propose_pairs(_boxes(), require_overlap=True)
     assert sorted(map(tuple, pairs.tolist())) == [(0, 1), (1, 0)]
+
+
+def test_overlap_uses_plus_one_convention():
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [10.0, 0.0, 20.0, 10.0], [10.5, 0.0, 20.0, 10.0],
+                          [12.0, 0.0, 20.0, 10.0]])
+    m = overlap_matrix(boxes)
+    # a shared edge pixel (x2 == x1') and a half-pixel gap overlap; a 2-pixel gap does not
+    assert m[0, 1] and m[1, 0] and m[0, 2] and not m[0, 3] and m.diagonal().all()
 
 
 def _gt_relations():

@@ -78,7 +78,7 @@ class SceneGraphRCNN(nn.Module):
     def __init__(
         self,
         *,
-        detector: nn.Module,
+        detector: "SGGDetector",
         relation_head: Optional[nn.Module] = None,
         obj_feature_extractor: Optional[ObjectFeatureExtractor] = None,
         union_feature_extractor: Optional[UnionFeatureExtractor] = None,

@@ -36,16 +36,21 @@ __all__ = [
 
 
 def overlap_matrix(boxes: Tensor) -> Tensor:
-    """(N, N) bool: True where two boxes have a positive IoU (the diagonal included)."""
-    if len(boxes) == 0:
-        return torch.zeros((0, 0), dtype=torch.bool, device=boxes.device)
-    return box_iou(boxes.float(), boxes.float()) > 0
+    """(N, N) bool: True where two boxes intersect (the diagonal included).
+
+    Uses SGB's "+1" pixel convention (``boxlist_iou(...) > 0``): boxes that share an edge
+    pixel, e.g. ``x2 == x1'``, overlap.
+    """
+    boxes = boxes.float()
+    lt = torch.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    rb = torch.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    return ((rb - lt + 1.0) > 0).all(-1)
 
 
 def propose_pairs(boxes: Tensor, require_overlap: bool = False) -> Tensor:
     """All ordered pairs ``(i, j)``, ``i != j``, of ``boxes`` (N, 4) as an (R, 2) int64 tensor.
 
-    With ``require_overlap`` only pairs whose boxes overlap (IoU > 0) are kept. Rows are in
+    With ``require_overlap`` only pairs whose boxes overlap (:func:`overlap_matrix`) are kept. Rows are in
     row-major order of ``(i, j)``.
     """
     n = len(boxes)
