@@ -143,7 +143,7 @@ class FakeRelationHead(RelationHead):
         if inputs.mode == "predcls":
             obj_logits = F.one_hot(torch.cat(inputs.obj_labels), self.num_obj_classes).float() * 2000 - 1000
         pairs = inputs.global_pair_idx()
-        obj_rep = torch.cat([obj_logits, inputs.obj_feats], 1)
+        obj_rep = torch.cat([torch.softmax(obj_logits, 1), inputs.obj_feats], 1)
         x = torch.cat([inputs.union_feats, obj_rep[pairs[:, 0]], obj_rep[pairs[:, 1]]], 1)
         rel_embed = torch.relu(self.embed(x))
         rel_logits = self.rel_cls(rel_embed)
@@ -398,3 +398,22 @@ def test_sgdet_require_overlap_at_test():
             assert require is False or ((inter_w > -1).all() and (inter_h > -1).all())
     assert counts[False] == [30, 30]
     assert all(0 < c < 30 for c in counts[True])
+
+
+def test_relation_loss_decreases_with_frozen_detector():
+    model = _model("predcls", aux=False)
+    model.train()
+    detector_state = {k: v.clone() for k, v in model.detector.state_dict().items()}
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=1e-2)
+    batch = _batch()
+    history = []
+    for _ in range(20):
+        loss = model(batch)["loss_rel"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        history.append(loss.item())
+    assert history[-1] < 0.5 * history[0]
+    for key, value in model.detector.state_dict().items():
+        assert torch.equal(value, detector_state[key])
