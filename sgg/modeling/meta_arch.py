@@ -11,6 +11,9 @@ Modes (SGB switches ``USE_GT_BOX`` / ``USE_GT_OBJECT_LABEL``):
 * sgcls: objects = GT boxes, class logits from ``detector.classify_boxes``;
 * sgdet: objects = detections (at most ``detections_per_img``); at training the GT boxes are
   appended and every object gets the label of the GT box it overlaps with IoU > 0.5 (else 0).
+
+Training returns the relation head's losses plus the auxiliary heads' losses (which the
+auxiliary heads return already multiplied by their weights, ``AuxiliaryOutputs``).
 """
 from __future__ import annotations
 
