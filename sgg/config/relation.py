@@ -17,6 +17,7 @@ def add_relation_config(cfg: CN) -> None:
     _C.POSITIVE_FRACTION = 0.25  # training: at most this fraction of sampled pairs are foreground
     _C.NUM_SAMPLE_PER_GT_REL = 4  # sgdet training: proposal pairs sampled per GT relation
     _C.REQUIRE_BOX_OVERLAP = False  # training: only pairs whose boxes overlap
+    _C.FG_IOU_THRESHOLD = 0.5  # sgdet training: IoU above which a proposal matches a GT box
     _C.PREDICT_USE_BIAS = True  # add the frequency bias to the relation logits
     _C.PREDICT_USE_VISION = True  # fuse union-box features into the pair representation
     _C.CONTEXT_POOLING_DIM = 1024  # width of relation/union features (SGB: 4096)
