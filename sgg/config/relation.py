@@ -55,3 +55,5 @@ def add_relation_config(cfg: CN) -> None:
     _C.CREAL.MARGIN_PHASE = 0.5  # gamma_p
     _C.CREAL.MARGIN_SEP = 1.0  # gamma_dp (normalised prototypes)
     _C.CREAL.PROTO_SEP_SPACE = "normalized"  # normalized (gamma 1.0) | raw (gamma 7.0)
+    _C.CREAL.WORD_DIM = 300  # width of the entity and predicate word tables (paper: glove 300-d)
+    _C.CREAL.USE_FREQ_BIAS = False  # add a trainable frequency bias to the logits (off in CReaL / PE-Net)
