@@ -186,3 +186,18 @@ def test_tiny_overfit_relation_loss_halves():
         opt.step()
         first = float(losses["loss_rel"].detach()) if first is None else first
     assert float(head(inp).losses["loss_rel"].detach()) < 0.5 * first
+
+
+def test_soft_frequency_bias_path_and_empty_images():
+    table = torch.randn(C_OBJ * C_OBJ, C_REL)
+    head = small_motifs(soft_freq_bias=True, freq_bias_table=table).eval()
+    inp = random_head_inputs([0, 4], D_OBJ, D_UNION, C_OBJ, C_REL, mode="sgcls")
+    out = head(inp)
+    assert out.rel_logits.shape == (12, C_REL) and out.obj_preds.shape == (4,)
+    with torch.no_grad():
+        head.freq_bias.bias.weight.zero_()
+    without_bias = head(inp).rel_logits
+    probs = F.softmax(out.obj_logits, 1)
+    pairs = inp.global_pair_idx()
+    joint = (probs[pairs[:, 0]].unsqueeze(2) * probs[pairs[:, 1]].unsqueeze(1)).flatten(1)
+    assert torch.allclose(out.rel_logits - without_bias, joint @ table, atol=1e-4)

@@ -35,6 +35,7 @@ def add_relation_config(cfg: CN) -> None:
     _C.MOTIFS = CN()
     _C.MOTIFS.OBJ_ORDER = "leftright"  # object order of the context LSTMs: leftright | confidence | size | random
     _C.MOTIFS.POS_EMBED_DIM = 128  # width of the box-position embedding
+    _C.MOTIFS.SOFT_FREQ_BIAS = False  # sgcls/sgdet: frequency bias from predicted label distributions (soft lookup)
 
     _C.CORE = CN()
     _C.CORE.QUAT_DIM = 64  # d_q: width of each quaternion component

@@ -56,6 +56,8 @@ class MotifPredictor(RelationHead):
         obj_order: leftright | confidence | size | random.
         use_bias: add the frequency bias.
         use_vision: multiply the pair representation with the union features.
+        soft_freq_bias: outside PredCls, look the bias up with the (detached) predicted label
+            distributions, (p_s outer p_o) @ table, instead of the hard labels.
         freq_bias_table: (C_obj^2, C_rel) initial frequency bias (see :class:`FrequencyBias`).
         obj_word_vectors: (C_obj, embed_dim) initial label tables E1, E2 (random N(0,1) if None).
         decoder_word_vectors: (C_obj + 1, embed_dim) decoder table ("start" + classes).
@@ -81,6 +83,7 @@ class MotifPredictor(RelationHead):
         obj_order: str = "leftright",
         use_bias: bool = True,
         use_vision: bool = True,
+        soft_freq_bias: bool = False,
         freq_bias_table: Optional[Tensor] = None,
         obj_word_vectors: Optional[Tensor] = None,
         decoder_word_vectors: Optional[Tensor] = None,
@@ -101,6 +104,7 @@ class MotifPredictor(RelationHead):
         self.pooling_dim = pooling_dim
         self.obj_order = obj_order
         self.use_vision = use_vision
+        self.soft_freq_bias = soft_freq_bias
         self.label_nms_threshold = label_nms_threshold
 
         self.obj_embed1 = _embedding(num_obj_classes, embed_dim, obj_word_vectors, freeze_word_vectors,
@@ -170,6 +174,7 @@ class MotifPredictor(RelationHead):
             obj_order=rh.MOTIFS.OBJ_ORDER,
             use_bias=rh.PREDICT_USE_BIAS,
             use_vision=rh.PREDICT_USE_VISION,
+            soft_freq_bias=rh.MOTIFS.SOFT_FREQ_BIAS,
             freq_bias_table=table,
             obj_word_vectors=obj_vecs,
             decoder_word_vectors=dec_vecs,
@@ -267,7 +272,10 @@ class MotifPredictor(RelationHead):
             union = inputs.union_feats
             rel_rep = rel_rep * (self.up_dim(union) if self.up_dim is not None else union)
         rel_logits = self.rel_compress(rel_rep)
-        if self.freq_bias is not None:
+        if self.freq_bias is not None and self.soft_freq_bias and inputs.mode != "predcls":
+            probs = F.softmax(obj_logits.detach(), dim=1)
+            rel_logits = rel_logits + self.freq_bias.soft(probs[pairs[:, 0]], probs[pairs[:, 1]])
+        elif self.freq_bias is not None:
             rel_logits = rel_logits + self.freq_bias(obj_preds[pairs[:, 0]], obj_preds[pairs[:, 1]])
         return RelationHeadOutputs(
             rel_logits=rel_logits,
