@@ -3,7 +3,14 @@ import math
 
 import torch
 
-from sgg.modeling.geometry.complex_ops import abs2, cmul, cnorm, cnormalize, crotate, phase_cos_sin
+from sgg.modeling.geometry.complex_ops import (
+    abs2,
+    cmul,
+    cnorm,
+    cnormalize,
+    crotate,
+    phase_cos_sin,
+)
 from sgg.modeling.geometry.quaternion import hamilton, left_matrix, qconj, qinner, qnorm
 
 D = torch.float64
@@ -66,7 +73,7 @@ def _unit(k, n=1):
 
 
 def test_hamilton_basis():
-    one, i, j, k = (_unit(t) for t in range(4))
+    i, j, k = (_unit(t) for t in range(1, 4))
     assert all(torch.equal(x, y) for x, y in zip(hamilton(i, j), k))
     assert all(torch.equal(x, -y) for x, y in zip(hamilton(j, i), k))
     assert all(torch.equal(x, y) for x, y in zip(hamilton(j, k), i))

@@ -5,7 +5,11 @@ import pytest
 import torch
 
 from sgg.modeling.geometry.complex_ops import crotate
-from sgg.modeling.heads.creal import CReaL, ComplexRelationBlock, complex_relation_embedding
+from sgg.modeling.heads.creal import (
+    ComplexRelationBlock,
+    CReaL,
+    complex_relation_embedding,
+)
 from sgg.modeling.heads.creal_losses import (
     hardest_negative_triplet,
     pair_negative_mask,

@@ -17,6 +17,7 @@ __all__ = [
     "run_lstm_per_image",
     "onehot_object_logits",
     "foreground_argmax",
+    "word_embedding",
 ]
 
 OBJECT_ORDERS = ("leftright", "confidence", "size", "random")
@@ -83,7 +84,7 @@ class PositionEmbedding(nn.Sequential):
         )
         self.out_dim = out_dim
 
-    def forward(self, box_info: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, box_info: Tensor) -> Tensor:
         if box_info.shape[0] == 1 and self.training:
             # BatchNorm cannot estimate a batch statistic from one row; use the running one
             bn = self[1]
@@ -119,3 +120,15 @@ def onehot_object_logits(labels: Tensor, num_classes: int, value: float = 1000.0
 def foreground_argmax(logits: Tensor) -> Tensor:
     """argmax over the non-background columns (1..C-1) of (N, C) logits, as labels 1..C-1."""
     return logits[:, 1:].argmax(dim=1) + 1
+
+
+def word_embedding(num: int, dim: int, init: Optional[Tensor], freeze: bool, what: str) -> nn.Embedding:
+    """``nn.Embedding(num, dim)`` initialised from ``init`` (shape-checked; ``what`` names it in errors)."""
+    emb = nn.Embedding(num, dim)
+    if init is not None:
+        if tuple(init.shape) != (num, dim):
+            raise ValueError(f"{what} has shape {tuple(init.shape)}, expected ({num}, {dim})")
+        with torch.no_grad():
+            emb.weight.copy_(init)
+    emb.weight.requires_grad_(not freeze)
+    return emb

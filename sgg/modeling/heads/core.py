@@ -47,7 +47,7 @@ class QuaternionInteraction(nn.Module):
     def out_dim(self) -> int:
         return 13 * self.quat_dim
 
-    def forward(self, subj: Tensor, obj: Tensor, union: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, subj: Tensor, obj: Tensor, union: Tensor) -> Tensor:
         dtype = self.to_quat_subj.weight.dtype
         with torch.autocast(device_type=subj.device.type, enabled=False):
             q_s = qsplit(self.to_quat_subj(subj.to(dtype)))

@@ -12,17 +12,23 @@ Every component has a switch so the paper's ablation (amplitude only, phase only
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..geometry.complex_ops import ComplexPair, abs2, cmul, cnormalize, phase_cos_sin
 from .base import RelationHead, RelationHeadInputs, RelationHeadOutputs
-from .context import PositionEmbedding, encode_box_info, foreground_argmax, onehot_object_logits
+from .context import (
+    PositionEmbedding,
+    encode_box_info,
+    foreground_argmax,
+    onehot_object_logits,
+    word_embedding,
+)
 from .creal_losses import (
     hardest_negative_triplet,
     pair_negative_mask,
@@ -80,7 +86,7 @@ class ComplexRelationBlock(nn.Module):
         self.amp_proj = nn.Linear(3 * complex_dim, proto_dim)
         self.phase_proj = nn.Linear(proto_dim + 2 * complex_dim, proto_dim)
 
-    def forward(self, z_real: Tensor, u_real: Tensor) -> ComplexRelationFeatures:  # noqa: D102
+    def forward(self, z_real: Tensor, u_real: Tensor) -> ComplexRelationFeatures:
         dtype = self.amp_proj.weight.dtype
         with torch.autocast(device_type=z_real.device.type, enabled=False):
             z = self.pair_to_complex(z_real.to(dtype)).chunk(2, dim=-1)
@@ -97,16 +103,6 @@ def _mlp(in_dim: int, hidden: int, out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out))
 
 
-def _embedding(num: int, dim: int, init: Optional[Tensor], freeze: bool, what: str) -> nn.Embedding:
-    emb = nn.Embedding(num, dim)
-    if init is not None:
-        if tuple(init.shape) != (num, dim):
-            raise ValueError(f"{what} has shape {tuple(init.shape)}, expected ({num}, {dim})")
-        with torch.no_grad():
-            emb.weight.copy_(init)
-    emb.weight.requires_grad_(not freeze)
-    return emb
-
 
 class _EntityEncoder(nn.Module):
     """PE-Net gated fusion of a role's semantic (word) and visual reps, with residual refinement."""
@@ -119,7 +115,7 @@ class _EntityEncoder(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, words: Tensor, visual: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, words: Tensor, visual: Tensor) -> Tensor:
         sem = self.semantic(words)
         x = sem + torch.sigmoid(self.gate(torch.cat([sem, visual], dim=-1))) * visual
         return self.norm(x + self.dropout(torch.relu(self.refine(x))))
@@ -152,6 +148,13 @@ class CReaL(RelationHead):
         freeze_word_vectors: keep the word tables fixed.
         rel_loss, pred_counts, reweight_power, class_balanced_beta: L_cls, see :class:`RelationLoss`.
         label_nms_threshold: IoU of the SGDet test-time label suppression.
+
+    Outputs: ``rel_embed`` = [v_a; v_p] (R, 2 d_p); ``pair_reps`` = fused subject / object entity
+    reps; per-relation ``extras`` (R,): ``creal_gate`` alpha, ``amp_conf`` / ``phase_conf`` the max
+    softmax of the amplitude-only / phase-only logits, ``phase`` the amplitude-weighted circular mean
+    phase angle(sum_k r_hat_k) in (-pi, pi], ``branch_agree`` 1.0 when both branches have the same
+    foreground argmax. Losses: ``loss_rel`` (L_cls), ``loss_obj`` (SGCls/SGDet), ``loss_proto_reg``,
+    ``loss_amp_triplet``, ``loss_phase_triplet`` (each only when switched on).
     """
 
     def __init__(
@@ -212,9 +215,9 @@ class CReaL(RelationHead):
         self.label_nms_threshold = label_nms_threshold
         d = mlp_dim
 
-        self.obj_embed = _embedding(num_obj_classes, word_dim, obj_word_vectors, freeze_word_vectors,
+        self.obj_embed = word_embedding(num_obj_classes, word_dim, obj_word_vectors, freeze_word_vectors,
                                     "obj_word_vectors")
-        self.pred_embed = _embedding(num_predicates, word_dim, pred_word_vectors, freeze_word_vectors,
+        self.pred_embed = word_embedding(num_predicates, word_dim, pred_word_vectors, freeze_word_vectors,
                                      "pred_word_vectors")
         # entity / pair encoding (PE-Net front end)
         self.post_emb = nn.Linear(obj_feat_dim, 2 * d)

@@ -1,7 +1,7 @@
 """Losses of CReaL (methods_spec 4.5): prototype regulariser and hardest-negative triplet losses."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor

@@ -16,6 +16,7 @@ from .context import (
     object_order,
     onehot_object_logits,
     run_lstm_per_image,
+    word_embedding,
 )
 from .freq_bias import FrequencyBias
 from .losses import RelationLoss
@@ -26,16 +27,6 @@ __all__ = ["MotifsHead"]
 
 MODES = ("predcls", "sgcls", "sgdet")
 
-
-def _embedding(num: int, dim: int, init: Optional[Tensor], freeze: bool, what: str) -> nn.Embedding:
-    emb = nn.Embedding(num, dim)
-    if init is not None:
-        if tuple(init.shape) != (num, dim):
-            raise ValueError(f"{what} has shape {tuple(init.shape)}, expected ({num}, {dim})")
-        with torch.no_grad():
-            emb.weight.copy_(init)
-    emb.weight.requires_grad_(not freeze)
-    return emb
 
 
 @RELATION_HEAD_REGISTRY.register()
@@ -107,9 +98,9 @@ class MotifPredictor(RelationHead):
         self.soft_freq_bias = soft_freq_bias
         self.label_nms_threshold = label_nms_threshold
 
-        self.obj_embed1 = _embedding(num_obj_classes, embed_dim, obj_word_vectors, freeze_word_vectors,
+        self.obj_embed1 = word_embedding(num_obj_classes, embed_dim, obj_word_vectors, freeze_word_vectors,
                                      "obj_word_vectors")
-        self.obj_embed2 = _embedding(num_obj_classes, embed_dim, obj_word_vectors, freeze_word_vectors,
+        self.obj_embed2 = word_embedding(num_obj_classes, embed_dim, obj_word_vectors, freeze_word_vectors,
                                      "obj_word_vectors")
         self.pos_embed = PositionEmbedding(pos_embed_dim)
         obj_in = obj_feat_dim + embed_dim + pos_embed_dim
