@@ -209,7 +209,8 @@ class CReaL(RelationHead):
         self.num_obj_classes = num_obj_classes
         self.num_predicates = num_predicates
         self.use_amplitude, self.use_phase, self.gate_kind = use_amplitude, use_phase, gate
-        self.reg_loss, self.amp_triplet_loss, self.phase_triplet_loss = reg_loss, amp_triplet_loss, phase_triplet_loss
+        self.reg_loss = reg_loss
+        self.amp_triplet_loss, self.phase_triplet_loss = amp_triplet_loss, phase_triplet_loss
         self.margin_amp, self.margin_phase, self.margin_sep = margin_amp, margin_phase, margin_sep
         self.proto_sep_space = proto_sep_space
         self.label_nms_threshold = label_nms_threshold
@@ -389,7 +390,8 @@ class CReaL(RelationHead):
         return out
 
     def losses(self, inputs: RelationHeadInputs, out: RelationHeadOutputs, feats: ComplexRelationFeatures,
-               protos: Tuple[Tensor, Tensor], raw_protos: Tuple[Tensor, Tensor], pairs: Tensor) -> Dict[str, Tensor]:
+               protos: Tuple[Tensor, Tensor], raw_protos: Tuple[Tensor, Tensor],
+               pairs: Tensor) -> Dict[str, Tensor]:
         """L_cls (+ object CE outside PredCls), L_reg, L_amp, L_phs as switched on."""
         rel_labels = torch.cat(list(inputs.rel_labels)).long()
         losses = {"loss_rel": self.rel_loss(out.rel_logits, rel_labels)}

@@ -119,7 +119,8 @@ class HighwayLSTMDecoder(nn.Module):
         logits = torch.stack(logits_t, 1)
         fed = torch.stack(labels_t, 1)
         out_logits = [logits[b, :n] for b, n in enumerate(lengths)]
-        out_labels = [foreground_argmax(logits[b, :n].detach()) if n else fed[b, :0] for b, n in enumerate(lengths)]
+        out_labels = [foreground_argmax(logits[b, :n].detach()) if n else fed[b, :0]
+                      for b, n in enumerate(lengths)]
         return out_logits, out_labels
 
 
