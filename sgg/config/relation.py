@@ -36,6 +36,7 @@ def add_relation_config(cfg: CN) -> None:
     _C.MOTIFS = CN()
     _C.MOTIFS.OBJ_ORDER = "leftright"  # object order of the context LSTMs: leftright | confidence | size | random
     _C.MOTIFS.POS_EMBED_DIM = 128  # width of the box-position embedding
+    _C.MOTIFS.SOFT_FREQ_BIAS = False  # sgcls/sgdet: frequency bias from predicted label distributions (soft lookup)
 
     _C.CORE = CN()
     _C.CORE.QUAT_DIM = 64  # d_q: width of each quaternion component
@@ -56,3 +57,5 @@ def add_relation_config(cfg: CN) -> None:
     _C.CREAL.MARGIN_PHASE = 0.5  # gamma_p
     _C.CREAL.MARGIN_SEP = 1.0  # gamma_dp (normalised prototypes)
     _C.CREAL.PROTO_SEP_SPACE = "normalized"  # normalized (gamma 1.0) | raw (gamma 7.0)
+    _C.CREAL.WORD_DIM = 300  # width of the entity and predicate word tables (paper: glove 300-d)
+    _C.CREAL.USE_FREQ_BIAS = False  # add a trainable frequency bias to the logits (off in CReaL / PE-Net)
