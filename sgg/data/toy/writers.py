@@ -117,12 +117,17 @@ def write_vg150(root: str, images: Sequence[ToyImage], object_classes: List[str]
 
 def write_oiv6(root: str, images: Sequence[ToyImage], object_classes: List[str], predicates: List[str],
                num_val: int) -> None:
-    """Write PySGG's OI-V6 layout; val = the first ``num_val`` training images (as the VG carve-out)."""
+    """Write PySGG's OI-V6 layout; val = the VG carve-out (first ``num_val`` usable train images)."""
     obj0 = {n: i for i, n in enumerate(object_classes)}
     pred0 = {n: i for i, n in enumerate(predicates)}
+    # the same carve-out as the VG loader: the first num_val train images that have boxes and relations
     train = [im for im in images if im.is_train]
+    usable = [k for k, im in enumerate(train) if im.labels and im.relations]
+    val_set = set(usable[:num_val])
     splits: Dict[str, List[ToyImage]] = {
-        "train": train[num_val:], "val": train[:num_val], "test": [im for im in images if not im.is_train],
+        "train": [im for k, im in enumerate(train) if k not in val_set],
+        "val": [im for k, im in enumerate(train) if k in val_set],
+        "test": [im for im in images if not im.is_train],
     }
     ann_dir = os.path.join(root, "annotations")
     for name, ims in splits.items():
