@@ -25,7 +25,7 @@ from .vocabulary import (ATTRIBUTES, OBJECT_CLASSES, PREDICATE_FLIP_MAP, PREDICA
                          predicate_hierarchy)
 from .writers import ToyImage, write_oiv6, write_vg150
 
-__all__ = ["ToyDatasetSpec", "generate_toy_dataset", "generate_image", "ZEROSHOT_FILE", "CAPTIONS_FILE",
+__all__ = ["ToyDatasetSpec", "generate_toy_dataset", "generate_image", "heldout_triplets", "ZEROSHOT_FILE", "CAPTIONS_FILE",
            "HIERARCHY_FILE", "FLIP_MAP_FILE", "INFO_FILE"]
 
 ZEROSHOT_FILE = "zeroshot_triplets.npy"
@@ -51,6 +51,11 @@ class ToyDatasetSpec:
     @property
     def val_count(self) -> int:
         return max(1, int(round(0.1 * self.num_train))) if self.num_val is None else int(self.num_val)
+
+
+def heldout_triplets(seed: int) -> FrozenSet[Tuple[str, str, str]]:
+    """Triplets (subject class, object class, predicate) never annotated in the train split of ``seed``."""
+    return sample_heldout_triplets(np.random.default_rng([seed, 2**31 - 1]), OBJECT_CLASSES)
 
 
 def _image_size(rng: np.random.Generator, long_side: int) -> Tuple[int, int]:
@@ -122,7 +127,7 @@ def generate_toy_dataset(root: str, spec: ToyDatasetSpec, workers: int = 0, over
         raise ValueError(f"num_val={spec.val_count} must be smaller than num_train={spec.num_train}")
     image_dir = os.path.join(root, "images")
     os.makedirs(image_dir, exist_ok=True)
-    forbidden = sample_heldout_triplets(np.random.default_rng([spec.seed, 2**31 - 1]), OBJECT_CLASSES)
+    forbidden = heldout_triplets(spec.seed)
     n = spec.num_train + spec.num_test
     tasks = [(spec.seed, k, k < spec.num_train, spec, forbidden, image_dir) for k in range(n)]
     workers = workers or min(2, os.cpu_count() or 1)
