@@ -140,3 +140,18 @@ def test_long_tail_zeroshot_captions_hierarchy(tmp_path):
     assert {n for n in og if og.out_degree(n) == 0} == set(OBJECT_CLASSES)
     assert hierarchy_path(pg, "left of") == ["position", "left of"]
     assert hierarchy_path(og, "red_circle") == ["circles", "red_circle"]
+
+
+def test_make_toy_dataset_tool_prints_stats(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_toy", os.path.join(os.path.dirname(__file__), "..", "tools",
+                                                                          "make_toy_dataset.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = str(tmp_path / "t")
+    assert tool.main(["--out", out, "--seed", "0", "--train", "6", "--test", "3", "--num-val", "1",
+                      "--image-size", "64", "--workers", "1", "--stats"]) == 0
+    text = capsys.readouterr().out
+    assert "head/tail predicate frequency ratio" in text and "zero-shot triplets" in text
+    assert "DATASETS.NUM_VAL_IM 1" in text
