@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Set, Tuple
 
-import numpy as np
 from scipy.ndimage import binary_dilation
 
 from .scene import ToyObject
