@@ -40,6 +40,7 @@ def _base_config() -> CN:
     _C.DATASETS.FILTER_NON_OVERLAP = False  # train only: drop relations of non-overlapping boxes
     _C.DATASETS.ZEROSHOT_TRIPLETS = ""  # file of (subject, object, predicate) rows; "" = dataset default
     _C.DATASETS.STATISTICS_CACHE = ""  # folder for cached frequency statistics; "" = no cache
+    _C.DATASETS.IMAGE_DIR = ""  # image folder relative to ROOT; "" = images/ (or VG_100K/ for SGB's layout)
 
     # ------------------------------------------------------------- data loader
     _C.DATALOADER = CN()
