@@ -1,0 +1,149 @@
+"""Box overlap and triplet matching shared by the VG-150 and OI-V6 evaluators.
+
+All overlaps follow the convention of the reference evaluators (SGB ``boxlist_iou``):
+boxes are inclusive pixel ranges, so a box ``x1..x2`` is ``x2 - x1 + 1`` pixels wide, and
+the arithmetic is done in float32 in the same operation order, so that an IoU of exactly
+0.5 is decided the same way as in the original code.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+__all__ = [
+    "box_iou_plus_one",
+    "union_boxes",
+    "object_match_matrix",
+    "pair_match_matrix",
+    "first_hit_rank",
+    "topk_desc",
+    "NO_HIT",
+]
+
+#: rank value used for "never matched" (larger than any K)
+NO_HIT = np.iinfo(np.int32).max
+
+
+def box_iou_plus_one(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """(N, M) float32 IoU of xyxy boxes with the +1 pixel convention.
+
+    Same operation order as SGB's ``boxlist_iou`` (area = (x2-x1+1)(y2-y1+1); intersection
+    sides clamped at 0; ``inter / (area1 + area2 - inter)``), evaluated in float32.
+    """
+    b1 = np.asarray(boxes1, dtype=np.float32).reshape(-1, 4)
+    b2 = np.asarray(boxes2, dtype=np.float32).reshape(-1, 4)
+    one = np.float32(1.0)
+    area1 = (b1[:, 2] - b1[:, 0] + one) * (b1[:, 3] - b1[:, 1] + one)
+    area2 = (b2[:, 2] - b2[:, 0] + one) * (b2[:, 3] - b2[:, 1] + one)
+    lt = np.maximum(b1[:, None, :2], b2[None, :, :2])
+    rb = np.minimum(b1[:, None, 2:], b2[None, :, 2:])
+    wh = np.maximum(rb - lt + one, np.float32(0.0))
+    inter = wh[..., 0] * wh[..., 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inter / (area1[:, None] + area2[None, :] - inter)
+
+
+def union_boxes(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """(N, 4) smallest boxes enclosing ``boxes1[i]`` and ``boxes2[i]``."""
+    return np.concatenate(
+        [np.minimum(boxes1[:, :2], boxes2[:, :2]), np.maximum(boxes1[:, 2:], boxes2[:, 2:])], axis=1
+    )
+
+
+def object_match_matrix(
+    pred_boxes: np.ndarray,
+    pred_labels: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_labels: np.ndarray,
+    iou_threshold: float,
+) -> np.ndarray:
+    """(N_pred, N_gt) bool: same label and IoU >= threshold (inclusive)."""
+    same = pred_labels[:, None] == gt_labels[None, :]
+    if not same.any():
+        return same
+    return same & (box_iou_plus_one(pred_boxes, gt_boxes) >= np.float32(iou_threshold))
+
+
+def pair_match_matrix(
+    pair_idxs: np.ndarray,
+    pred_boxes: np.ndarray,
+    pred_labels: np.ndarray,
+    gt_rels: np.ndarray,
+    gt_boxes: np.ndarray,
+    gt_labels: np.ndarray,
+    iou_threshold: float,
+    phrase: bool = False,
+) -> np.ndarray:
+    """(R, M) bool: predicted pair r matches GT relation g up to the predicate.
+
+    Triplet detection (default): subject and object labels equal and both IoUs >= threshold.
+    Phrase detection (``phrase=True``): labels equal and the IoU of the union boxes
+    (subject U object) >= threshold.
+    """
+    if not phrase:
+        obj_match = object_match_matrix(pred_boxes, pred_labels, gt_boxes, gt_labels, iou_threshold)
+        subj_ok = obj_match[:, gt_rels[:, 0]]
+        obj_ok = obj_match[:, gt_rels[:, 1]]
+        return subj_ok[pair_idxs[:, 0]] & obj_ok[pair_idxs[:, 1]]
+    labels_ok = (pred_labels[pair_idxs[:, 0], None] == gt_labels[gt_rels[None, :, 0]]) & (
+        pred_labels[pair_idxs[:, 1], None] == gt_labels[gt_rels[None, :, 1]]
+    )
+    out = np.zeros(labels_ok.shape, dtype=bool)
+    rows = np.flatnonzero(labels_ok.any(1))
+    if len(rows):
+        pu = union_boxes(pred_boxes[pair_idxs[rows, 0]], pred_boxes[pair_idxs[rows, 1]])
+        gu = union_boxes(gt_boxes[gt_rels[:, 0]], gt_boxes[gt_rels[:, 1]])
+        out[rows] = labels_ok[rows] & (box_iou_plus_one(pu, gu) >= np.float32(iou_threshold))
+    return out
+
+
+def first_hit_rank(hits: np.ndarray, ranks: np.ndarray | None = None) -> np.ndarray:
+    """(M,) int64: smallest rank of a row of ``hits`` (R, M) that is True per column.
+
+    ``ranks`` gives the rank of every row (default: the row index, rows in rank order
+    and ranks increasing with the row index). Columns without a hit get ``NO_HIT``.
+    """
+    out = np.full(hits.shape[1], NO_HIT, dtype=np.int64)
+    if hits.size == 0:
+        return out
+    rows = np.flatnonzero(hits.any(1))
+    if len(rows) == 0:
+        return out
+    sub = hits[rows]
+    has = sub.any(0)
+    first = rows[sub.argmax(0)]
+    if ranks is not None:
+        first = ranks[first]
+    out[has] = first[has]
+    return out
+
+
+def topk_desc(values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest values, sorted descending; ties -> lower index first.
+
+    Equivalent to ``np.argsort(-values, kind="stable")[:k]`` without sorting everything
+    (``np.partition`` finds the k-th value, only the survivors are sorted).
+    """
+    n = values.shape[0]
+    if n <= k:
+        return np.argsort(-values, kind="stable")
+    kth = np.partition(values, n - k)[n - k]
+    above = np.flatnonzero(values > kth)
+    ties = np.flatnonzero(values == kth)[: k - len(above)]
+    idx = np.concatenate([above, ties])
+    order = np.lexsort((idx, -values[idx]))
+    return idx[order]
+
+
+def best_two(fg: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``fg`` (R, C): first and second largest column and value (ties -> lower id)."""
+    r = np.arange(fg.shape[0])
+    c1 = fg.argmax(1)
+    v1 = fg[r, c1]
+    if fg.shape[1] < 2:
+        return c1, v1, c1[:0], v1[:0]
+    tmp = fg.copy()
+    tmp[r, c1] = -np.inf
+    c2 = tmp.argmax(1)
+    return c1, v1, c2, fg[r, c2]
