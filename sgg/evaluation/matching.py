@@ -18,6 +18,9 @@ __all__ = [
     "pair_match_matrix",
     "first_hit_rank",
     "topk_desc",
+    "top_candidates",
+    "top2_candidates",
+    "best_two",
     "NO_HIT",
 ]
 
@@ -147,3 +150,52 @@ def best_two(fg: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     tmp[r, c1] = -np.inf
     c2 = tmp.argmax(1)
     return c1, v1, c2, fg[r, c2]
+
+
+def top_candidates(fg: np.ndarray, pair_scores: np.ndarray, k: int) -> np.ndarray:
+    """Flat indices into ``fg`` (R, C) of the ``k`` largest ``pair_scores[r] * fg[r, c]`` (float32).
+
+    Descending, ties -> lower flat index; same result as ``topk_desc((pair_scores[:, None] *
+    fg).ravel(), k)`` without forming the full product: the k-th largest value among the
+    first k rows bounds the overall k-th value from below, and a row whose
+    ``pair_score x max(fg)`` is under that bound cannot hold a candidate.
+    """
+    r, c = fg.shape
+    if r * c <= 4 * k or r <= k:
+        return topk_desc((pair_scores[:, None] * fg).reshape(-1), k)
+    sample = (pair_scores[:k, None] * fg[:k]).reshape(-1)
+    kth = np.partition(sample, len(sample) - k)[len(sample) - k]
+    rows = np.flatnonzero(pair_scores * fg.max() >= kth)
+    prod = pair_scores[rows, None] * fg[rows]
+    flat = prod.reshape(-1)
+    cand = np.flatnonzero(flat >= kth)
+    sel = cand[topk_desc(flat[cand], k)]
+    return rows[sel // c] * c + sel % c
+
+
+def top2_candidates(fg: np.ndarray, pair_scores: np.ndarray, k: int):
+    """Top-k of the (pair, 1st/2nd best predicate) candidates scored ``pair_score * fg``.
+
+    Returns ``(rows, cols, values)``: pair row, 0-based column and float32 score of each
+    kept candidate, descending (ties -> lower (row, rank) position), as PySGG's
+    ``argsort_desc(det_scores_spo)[:topk]`` with ``prd_k = 2``.
+    """
+    r = fg.shape[0]
+    rows = np.arange(r)
+    if r > k:  # only pairs holding an entry above a lower bound of the k-th best can contribute
+        _, s1, _, s2 = best_two(fg[:k])
+        sample = np.concatenate([pair_scores[:k] * s1, pair_scores[:k] * s2])
+        kth = np.partition(sample, len(sample) - k)[len(sample) - k]
+        prod = pair_scores[:, None] * fg
+        rows = np.unique(np.flatnonzero(prod.reshape(-1) >= kth) // fg.shape[1])
+    a1, b1, a2, b2 = best_two(fg[rows])
+    if fg.shape[1] >= 2:
+        cols = np.stack([a1, a2], 1)
+        cand = pair_scores[rows, None] * np.stack([b1, b2], 1)
+    else:
+        cols = a1[:, None]
+        cand = (pair_scores[rows] * b1)[:, None]
+    flat = cand.reshape(-1)
+    sel = topk_desc(flat, k)
+    n_pp = cols.shape[1]
+    return rows[sel // n_pp], cols.reshape(-1)[sel], flat[sel]

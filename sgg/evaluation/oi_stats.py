@@ -18,7 +18,14 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .matching import best_two, box_iou_plus_one, first_hit_rank, pair_match_matrix, topk_desc, union_boxes
+from .matching import (
+    box_iou_plus_one,
+    first_hit_rank,
+    pair_match_matrix,
+    top2_candidates,
+    topk_desc,
+    union_boxes,
+)
 
 __all__ = ["OIImageDets", "oi_image_candidates", "OIStats", "voc_ap"]
 
@@ -76,30 +83,19 @@ def oi_image_candidates(
         return empty
     fg = rel_scores[:, 1:]
     so = pred_scores[pair_idxs[:, 0]] * pred_scores[pair_idxs[:, 1]]
-    c1 = fg.argmax(1)
-    v1 = fg[np.arange(r), c1]
-    pair_best = so * v1
-    if r > top_k:  # a pair outside the top-k by its best candidate cannot contribute
-        kth = np.partition(pair_best, r - top_k)[r - top_k]
-        rows = np.flatnonzero(pair_best >= kth)
+    if predicates_per_pair == 2:
+        det_rows, det_cols, det_scores = top2_candidates(fg, so, top_k)
+    elif predicates_per_pair == 1:
+        c1 = fg.argmax(1)
+        cand = so * fg[np.arange(r), c1]
+        sel = topk_desc(cand, top_k)
+        det_rows, det_cols, det_scores = sel, c1[sel], cand[sel]
     else:
-        rows = np.arange(r)
-    n_pp = min(predicates_per_pair, fg.shape[1])
-    if n_pp == 2:
-        a1, b1, a2, b2 = best_two(fg[rows])
-        cols = np.stack([a1, a2], 1)
-        cand = so[rows, None] * np.stack([b1, b2], 1)
-    else:
-        cols = c1[rows, None]
-        cand = (so[rows] * v1[rows])[:, None]
-    flat = cand.ravel()
-    sel = topk_desc(flat, top_k)
-    sel = sel[flat[sel] > min_score]
-    if len(sel) == 0:
+        raise ValueError(f"predicates_per_pair must be 1 or 2, got {predicates_per_pair}")
+    keep = det_scores > min_score
+    if not keep.any():
         return empty
-    det_rows = rows[sel // n_pp]
-    det_pred = cols.ravel()[sel] + 1
-    det_scores = flat[sel].astype(np.float32)
+    det_rows, det_pred, det_scores = det_rows[keep], det_cols[keep] + 1, det_scores[keep].astype(np.float32)
     det_pairs = pair_idxs[det_rows]
 
     # recall: SGB matching on the kept candidates
@@ -108,8 +104,8 @@ def oi_image_candidates(
     first_hit = first_hit_rank(pm & same_class)
 
     # AP: label-consistent overlaps against GT of the same predicate
-    tp_rel = np.zeros(len(sel), bool)
-    tp_phr = np.zeros(len(sel), bool)
+    tp_rel = np.zeros(len(det_rows), bool)
+    tp_phr = np.zeros(len(det_rows), bool)
     if m:
         sb, ob = pred_boxes[det_pairs[:, 0]], pred_boxes[det_pairs[:, 1]]
         gsb, gob = gt_boxes[gt_rels[:, 0]], gt_boxes[gt_rels[:, 1]]

@@ -121,7 +121,7 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
         ranks = compute_image_ranks(
             rec.boxes, rec.labels, rec.relations,
             pred.boxes, pred.labels, pred.scores, pred.rel_pair_idxs, pred.rel_scores, pred.rel_labels,
-            mode=self.mode, iou_threshold=self.iou_threshold, ng_top_k=self.ng_top_k,
+            mode=self.mode, iou_threshold=self.iou_threshold, max_rank=max(self.recall_ks), ng_top_k=self.ng_top_k,
             phrase_detection=self.phrase_detection, zeroshot=self._zs_keys,
         )
         if ranks is None:

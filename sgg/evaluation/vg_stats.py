@@ -19,7 +19,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .matching import NO_HIT, first_hit_rank, pair_match_matrix, topk_desc
+from .matching import first_hit_rank, pair_match_matrix, top_candidates
 
 __all__ = ["VGImageRanks", "compute_image_ranks", "VGRecallStats", "zeroshot_keys", "triplet_keys"]
 
@@ -66,6 +66,7 @@ def compute_image_ranks(
     *,
     mode: str,
     iou_threshold: float = 0.5,
+    max_rank: int = 100,
     ng_top_k: int = 100,
     phrase_detection: bool = False,
     zeroshot: Optional[np.ndarray] = None,
@@ -75,6 +76,7 @@ def compute_image_ranks(
     ``rel_scores`` (R, C+1) with background column 0 enables the no-graph-constraint
     families; without it ``rel_labels`` (R,) gives the graph-constrained predicate.
     In ``predcls`` the predicted boxes/labels are replaced by the GT ones with score 1.
+    Only ranks below ``max_rank`` (the largest K) are resolved; later ones read as no hit.
     """
     m = len(gt_rels)
     r = len(pair_idxs)
@@ -84,45 +86,51 @@ def compute_image_ranks(
         pred_boxes, pred_labels = gt_boxes, gt_labels
         pred_scores = np.ones(len(gt_labels), dtype=np.float32)
     gt_pred = gt_rels[:, 2]
-    ranks: Dict[str, np.ndarray] = {}
 
-    ng_rows = ng_preds = None
+    def labels_of(rows: np.ndarray) -> np.ndarray:
+        if rel_scores is not None:  # SGB: 1 + argmax over the foreground columns
+            return rel_scores[rows, 1:].argmax(1) + 1
+        return rel_labels[rows]
+
+    # rows that can influence a metric: first max_rank rows (R@K), top candidates (ngR@K),
+    # first max_rank rows whose index pair is a GT pair (A@K)
+    g_rows = np.arange(min(r, max_rank))
+    parts = [g_rows]
+    g_pred = labels_of(g_rows)
+    preds = [g_pred]
     if rel_scores is not None:
         fg = rel_scores[:, 1:]
-        n_cls = fg.shape[1]
-        best_col = fg.argmax(1)
-        rel_labels = best_col + 1
-        best_val = fg[np.arange(r), best_col]
         so = pred_scores[pair_idxs[:, 0]] * pred_scores[pair_idxs[:, 1]]
-        pair_best = so * best_val
-        if r > ng_top_k:  # only pairs whose best candidate can reach the top k
-            kth = np.partition(pair_best, r - ng_top_k)[r - ng_top_k]
-            rows = np.flatnonzero(pair_best >= kth)
-        else:
-            rows = np.arange(r)
-        cand = (so[rows, None] * fg[rows]).ravel()
-        sel = topk_desc(cand, ng_top_k)
-        ng_rows = rows[sel // n_cls]
-        ng_preds = sel % n_cls + 1
-    hit_label = rel_labels[:, None] == gt_pred[None, :]
+        sel = top_candidates(fg, so, ng_top_k)
+        parts.append(sel // fg.shape[1])
+        preds.append(sel % fg.shape[1] + 1)
+    with_pairs = mode in ("predcls", "sgcls")
+    if with_pairs:
+        pair_key = pair_idxs[:, 0] * _B + pair_idxs[:, 1]
+        gt_key = gt_rels[:, 0] * _B + gt_rels[:, 1]
+        a_rows = np.flatnonzero((pair_key[:, None] == gt_key[None, :]).any(1))[:max_rank]
+        parts.append(a_rows)
+        preds.append(labels_of(a_rows))
+    rows = np.concatenate(parts)
+    pred_of_row = np.concatenate(preds)
+    bounds = np.cumsum([len(p) for p in parts])[:-1]
 
+    ranks: Dict[str, np.ndarray] = {}
     variants = [("", False)] + ([("phrdet_", True)] if phrase_detection else [])
     for prefix, phrase in variants:
-        pm = pair_match_matrix(pair_idxs, pred_boxes, pred_labels, gt_rels, gt_boxes, gt_labels,
+        pm = pair_match_matrix(pair_idxs[rows], pred_boxes, pred_labels, gt_rels, gt_boxes, gt_labels,
                                iou_threshold, phrase=phrase)
-        hits = pm & hit_label
-        ranks[prefix + "R"] = first_hit_rank(hits)
-        if ng_rows is not None:
-            ranks[prefix + "ngR"] = first_hit_rank(pm[ng_rows] & (ng_preds[:, None] == gt_pred[None, :]))
-        if not phrase and mode in ("predcls", "sgcls"):
-            pair_key = pair_idxs[:, 0] * _B + pair_idxs[:, 1]
-            in_gt = np.isin(pair_key, gt_rels[:, 0] * _B + gt_rels[:, 1])
-            filtered_rank = np.cumsum(in_gt) - 1
-            ranks["A"] = first_hit_rank(hits & in_gt[:, None], filtered_rank)
+        hits = np.split(pm & (pred_of_row[:, None] == gt_pred[None, :]), bounds)
+        ranks[prefix + "R"] = first_hit_rank(hits[0])
+        if rel_scores is not None:
+            ranks[prefix + "ngR"] = first_hit_rank(hits[1])
+        if with_pairs and not phrase:
+            ranks["A"] = first_hit_rank(hits[-1])
 
     if zeroshot is not None and len(zeroshot):
         keys = triplet_keys(gt_labels[gt_rels[:, 0]], gt_labels[gt_rels[:, 1]], gt_pred)
-        zs = np.isin(keys, zeroshot)
+        pos = np.minimum(np.searchsorted(zeroshot, keys), len(zeroshot) - 1)
+        zs = zeroshot[pos] == keys
     else:
         zs = np.zeros(m, dtype=bool)
     return VGImageRanks(gt_predicates=gt_pred, zeroshot=zs, ranks=ranks)
