@@ -27,7 +27,10 @@ from .matching import (
     union_boxes,
 )
 
-__all__ = ["OIImageDets", "oi_image_candidates", "OIStats", "voc_ap"]
+__all__ = ["OIImageDets", "oi_image_candidates", "OIStats", "voc_ap", "CANDIDATE_DTYPE"]
+
+#: one kept candidate: 8 bytes
+CANDIDATE_DTYPE = np.dtype([("score", "<f4"), ("predicate", "<i2"), ("tp_rel", "?"), ("tp_phr", "?")])
 
 
 @dataclass
@@ -146,7 +149,8 @@ class OIStats:
     hits: Optional[np.ndarray] = None  # (K,) matched GT summed over images
     per_image_recall_sum: Optional[np.ndarray] = None  # (K,)
     npos: Optional[np.ndarray] = None  # (C+1,)
-    chunks: List[Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    chunks: List[np.ndarray] = field(default_factory=list)  # packed CANDIDATE_DTYPE rows
+    pending: List[np.ndarray] = field(default_factory=list)  # recent images, packed every 256
 
     def __post_init__(self) -> None:
         self.ks = tuple(int(k) for k in self.ks)
@@ -171,7 +175,17 @@ class OIStats:
                 raise ValueError(f"GT predicate id {img.gt_predicates.max()} > {self.num_predicates}")
             self.npos += cnt
         if len(img.scores):
-            self.chunks.append((img.scores, img.predicates, img.tp_rel, img.tp_phr))
+            rows = np.empty(len(img.scores), CANDIDATE_DTYPE)
+            rows["score"], rows["predicate"] = img.scores, img.predicates
+            rows["tp_rel"], rows["tp_phr"] = img.tp_rel, img.tp_phr
+            self.pending.append(rows)
+            if len(self.pending) >= 256:
+                self._pack()
+
+    def _pack(self) -> None:
+        if self.pending:
+            self.chunks.append(np.concatenate(self.pending))
+            self.pending = []
 
     def merge(self, other: "OIStats") -> None:
         """Add another worker's statistics."""
@@ -180,11 +194,12 @@ class OIStats:
         self.hits += other.hits
         self.per_image_recall_sum += other.per_image_recall_sum
         self.npos += other.npos
+        self._pack()
+        other._pack()
         self.chunks.extend(other.chunks)
 
     def pooled(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """All kept candidates concatenated in processing order."""
-        if not self.chunks:
-            z = np.zeros(0)
-            return z.astype(np.float32), z.astype(np.int16), z.astype(bool), z.astype(bool)
-        return tuple(np.concatenate(parts) for parts in zip(*self.chunks))  # type: ignore[return-value]
+        self._pack()
+        rows = np.concatenate(self.chunks) if self.chunks else np.empty(0, CANDIDATE_DTYPE)
+        return rows["score"], rows["predicate"], rows["tp_rel"], rows["tp_phr"]
