@@ -15,14 +15,13 @@ import logging
 import math
 import os
 import sys
-from typing import Dict, List, Tuple
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sgg.evaluation import OIRelationEvaluator, VGSceneGraphEvaluator  # noqa: E402
-from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord  # noqa: E402
+from sgg.evaluation import OIRelationEvaluator, VGSceneGraphEvaluator
+from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
 TOL = 1e-9
 
@@ -49,7 +48,7 @@ def load_case(path: str):
     return mode, c, records, preds, zs
 
 
-def flatten(prefix: str, obj, out: Dict[str, object]) -> None:
+def flatten(prefix: str, obj, out: dict[str, object]) -> None:
     if isinstance(obj, dict):
         for k, v in obj.items():
             flatten(f"{prefix}.{k}" if prefix else k, v, out)
@@ -60,13 +59,13 @@ def flatten(prefix: str, obj, out: Dict[str, object]) -> None:
         out[prefix] = obj
 
 
-def ours_vg(mode, c, records, preds, zs) -> Dict[str, object]:
+def ours_vg(mode, c, records, preds, zs) -> dict[str, object]:
     names = ["__background__"] + [f"p{i}" for i in range(1, c + 1)]
     ev = VGSceneGraphEvaluator(names, mode, zeroshot_triplets=zs, phrase_detection=True)
     ev.process(records, preds)
     res = ev.evaluate()
     main, per, imgs = res[mode], res["per_predicate"], res["images_in_average"]
-    out: Dict[str, object] = {}
+    out: dict[str, object] = {}
     for key, v in main.items():
         out[key + "(derived)" if key.startswith("F@") else key] = v
     for k in ev.recall_ks:
@@ -76,26 +75,26 @@ def ours_vg(mode, c, records, preds, zs) -> Dict[str, object]:
     out["images_in_average.zeroshot_recall"] = imgs["zeroshot_recall"]
     out["images_in_average.per_predicate_images"] = per["images"]
     out["driver_return_value"] = main["R@100"]
-    flat: Dict[str, object] = {}
+    flat: dict[str, object] = {}
     flatten("", out, flat)
     return flat
 
 
-def ours_oi(mode, c, records, preds) -> Dict[str, object]:
+def ours_oi(mode, c, records, preds) -> dict[str, object]:
     names = ["__background__"] + [f"p{i}" for i in range(1, c + 1)]
     ev = OIRelationEvaluator(names, mode)
     ev.process(records, preds)
     res = ev.evaluate()
     main, per = res[mode], res["oi_per_predicate"]
-    out: Dict[str, object] = dict(main)
+    out: dict[str, object] = dict(main)
     out["per_predicate"] = {k: per[k] for k in ("npos", "ndets", "AP_rel", "AP_phr", "weight")}
-    flat: Dict[str, object] = {}
+    flat: dict[str, object] = {}
     flatten("", out, flat)
     return flat
 
 
-def compare(ref: Dict[str, object], ours: Dict[str, object]) -> Tuple[int, int, List[str]]:
-    flat_ref: Dict[str, object] = {}
+def compare(ref: dict[str, object], ours: dict[str, object]) -> tuple[int, int, list[str]]:
+    flat_ref: dict[str, object] = {}
     flatten("", {k: v for k, v in ref.items() if not k.startswith("_") and k not in ("mode", "printed_recalls_percent")},
             flat_ref)
     n_ok, n_bad, bad = 0, 0, []

@@ -14,10 +14,10 @@ __all__ = [
     "SGG_EVALUATOR_REGISTRY",
     "DatasetEvaluator",
     "DatasetEvaluators",
+    "OIRelationEvaluator",
+    "VGSceneGraphEvaluator",
     "build_evaluator",
+    "f_score",
     "gather_to_main",
     "is_main_process",
-    "VGSceneGraphEvaluator",
-    "OIRelationEvaluator",
-    "f_score",
 ]

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import Any, Dict, List, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from fvcore.common.registry import Registry
 
 from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
 __all__ = [
+    "SGG_EVALUATOR_REGISTRY",
     "DatasetEvaluator",
     "DatasetEvaluators",
-    "SGG_EVALUATOR_REGISTRY",
     "build_evaluator",
     "gather_to_main",
     "is_main_process",
@@ -61,7 +62,7 @@ def is_main_process() -> bool:
     return dist is None or dist.get_rank() == 0
 
 
-def gather_to_main(obj: Any) -> List[Any]:
+def gather_to_main(obj: Any) -> list[Any]:
     """Gather one picklable object per worker; returns the list on every rank.
 
     Without an initialised process group it returns ``[obj]``. Uses
@@ -70,7 +71,7 @@ def gather_to_main(obj: Any) -> List[Any]:
     dist = _dist()
     if dist is None or dist.get_world_size() == 1:
         return [obj]
-    out: List[Any] = [None] * dist.get_world_size()
+    out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
 
@@ -84,7 +85,7 @@ class DatasetEvaluator:
     def process(self, inputs: Sequence[SceneGraphRecord], outputs: Sequence[SceneGraphPrediction]) -> None:
         """Fold a batch of ground-truth records and matching predictions into the statistics."""
 
-    def evaluate(self) -> Dict[str, Any]:
+    def evaluate(self) -> dict[str, Any]:
         """Return ``{task: {metric: value}}`` on the main process, ``{}`` on other ranks."""
         return {}
 
@@ -104,8 +105,8 @@ class DatasetEvaluators(DatasetEvaluator):
         for ev in self._evaluators:
             ev.process(inputs, outputs)
 
-    def evaluate(self) -> Dict[str, Any]:
-        results: Dict[str, Any] = OrderedDict()
+    def evaluate(self) -> dict[str, Any]:
+        results: dict[str, Any] = OrderedDict()
         for ev in self._evaluators:
             res = ev.evaluate() or {}
             for key, value in res.items():

@@ -9,7 +9,8 @@ import argparse
 import json
 import logging
 import os
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from .report import write_json_atomic
 from .validation import EVAL_MODES, check_prediction, check_record
 from .vg_evaluator import VGSceneGraphEvaluator
 
-__all__ = ["run_evaluation", "load_inputs", "load_zeroshot_triplets", "build_parser", "main"]
+__all__ = ["build_parser", "load_inputs", "load_zeroshot_triplets", "main", "run_evaluation"]
 
 logger = logging.getLogger("sgg.evaluate")
 
@@ -45,12 +46,12 @@ def run_evaluation(
     mode: str,
     dataset_format: str,
     predicate_classes: Sequence[str],
-    zeroshot_triplets: Optional[np.ndarray] = None,
+    zeroshot_triplets: np.ndarray | None = None,
     missing_as_empty: bool = False,
-    output_dir: Optional[str] = None,
+    output_dir: str | None = None,
     source: str = "predictions",
     dataset_name: str = "",
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Evaluate ``predictions`` (file name -> prediction) against ``gt_records``.
 
     Images are matched by ``file_name``. Errors (``ValueError``, naming ``source``): a
@@ -63,7 +64,7 @@ def run_evaluation(
     if mode not in EVAL_MODES:
         raise ValueError(f"mode must be one of {EVAL_MODES}, got {mode!r}")
     num_predicates = len(predicate_classes) - 1
-    by_name: Dict[str, SceneGraphRecord] = {}
+    by_name: dict[str, SceneGraphRecord] = {}
     for rec in gt_records:
         if rec.file_name in by_name:
             raise ValueError(f"ground truth: file_name {rec.file_name!r} appears twice")
@@ -133,7 +134,7 @@ def load_zeroshot_triplets(path: str) -> np.ndarray:
     return arr.astype(np.int64)
 
 
-def _unpack_scenes(scenes: Any) -> Tuple[Dict[str, Any], Dict[str, SceneGraphPrediction]]:
+def _unpack_scenes(scenes: Any) -> tuple[dict[str, Any], dict[str, SceneGraphPrediction]]:
     """(meta, predictions by file name) from what ``read_scene_graphs`` returns."""
     if isinstance(scenes, tuple) and len(scenes) == 2:
         return dict(scenes[0] or {}), dict(scenes[1])
@@ -192,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Entry point: parse, load, evaluate, log SGB-style lines, optionally write JSON."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")

@@ -7,21 +7,19 @@ the arithmetic is done in float32 in the same operation order, so that an IoU of
 """
 from __future__ import annotations
 
-from typing import Tuple
-
 import numpy as np
 
 __all__ = [
+    "NO_HIT",
+    "best_two",
     "box_iou_plus_one",
-    "union_boxes",
+    "first_hit_rank",
     "object_match_matrix",
     "pair_match_matrix",
-    "first_hit_rank",
-    "topk_desc",
-    "top_candidates",
     "top2_candidates",
-    "best_two",
-    "NO_HIT",
+    "top_candidates",
+    "topk_desc",
+    "union_boxes",
 ]
 
 #: rank value used for "never matched" (larger than any K)
@@ -139,7 +137,7 @@ def topk_desc(values: np.ndarray, k: int) -> np.ndarray:
     return idx[order]
 
 
-def best_two(fg: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def best_two(fg: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per row of ``fg`` (R, C): first and second largest column and value (ties -> lower id)."""
     r = np.arange(fg.shape[0])
     c1 = fg.argmax(1)

@@ -12,13 +12,19 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from typing import Any, Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
-from .base import SGG_EVALUATOR_REGISTRY, DatasetEvaluator, gather_to_main, is_main_process
+from .base import (
+    SGG_EVALUATOR_REGISTRY,
+    DatasetEvaluator,
+    gather_to_main,
+    is_main_process,
+)
 from .oi_stats import OIStats, oi_image_candidates, voc_ap
 from .report import plot_per_predicate, write_json_atomic
 from .validation import EVAL_MODES, check_prediction
@@ -53,7 +59,7 @@ class OIRelationEvaluator(DatasetEvaluator):
         predicates_per_pair: int = 2,
         min_score: float = 1e-5,
         iou_threshold: float = 0.5,
-        output_dir: Optional[str] = None,
+        output_dir: str | None = None,
         dataset_name: str = "",
         validate: bool = True,
     ):
@@ -75,7 +81,7 @@ class OIRelationEvaluator(DatasetEvaluator):
         self.reset()
 
     @classmethod
-    def from_config(cls, cfg, metadata, output_dir: Optional[str] = None) -> Dict[str, Any]:
+    def from_config(cls, cfg, metadata, output_dir: str | None = None) -> dict[str, Any]:
         """kwargs from a config and a ``DatasetMetadata``."""
         rh = cfg.MODEL.ROI_RELATION_HEAD
         mode = ("predcls" if rh.USE_GT_OBJECT_LABEL else "sgcls") if rh.USE_GT_BOX else "sgdet"
@@ -111,7 +117,7 @@ class OIRelationEvaluator(DatasetEvaluator):
         )
         self._stats.add(dets)
 
-    def evaluate(self) -> Dict[str, Any]:
+    def evaluate(self) -> dict[str, Any]:
         """Gather once, compute on the main process, log, write files."""
         gathered = gather_to_main(self._stats)
         if not is_main_process():
@@ -125,7 +131,7 @@ class OIRelationEvaluator(DatasetEvaluator):
             self.write_outputs(results, self.output_dir)
         return results
 
-    def summarize(self, stats: OIStats) -> Dict[str, Any]:
+    def summarize(self, stats: OIStats) -> dict[str, Any]:
         """Metric dict (PySGG names) from the accumulated statistics."""
         c = self.num_predicates
         scores, preds, tp_rel, tp_phr = stats.pooled()
@@ -152,7 +158,7 @@ class OIRelationEvaluator(DatasetEvaluator):
         m_phr = float(sum(ap_phr.tolist())) / c
         recalls = stats.hits / (float(stats.gt_total) + 1e-12)
         per_image = stats.per_image_recall_sum / max(stats.images, 1)
-        main: Dict[str, float] = OrderedDict()
+        main: dict[str, float] = OrderedDict()
         for k, v, vi in zip(self.recall_ks, recalls, per_image):
             main[f"R@{k}"] = float(v)
             main[f"R@{k}_per_image"] = float(vi)
@@ -172,7 +178,7 @@ class OIRelationEvaluator(DatasetEvaluator):
         return OrderedDict([(self.mode, main), ("oi_per_predicate", per),
                             ("oi_images", OrderedDict(total=stats.images, gt_relations=stats.gt_total))])
 
-    def format_log(self, results: Dict[str, Any]) -> str:
+    def format_log(self, results: dict[str, Any]) -> str:
         """PySGG-style summary block."""
         main, per = results[self.mode], results["oi_per_predicate"]
         text = "\n" + "=" * 80 + "\nopenimage evaluation (mode=%s):\n" % self.mode
@@ -181,7 +187,7 @@ class OIRelationEvaluator(DatasetEvaluator):
                 kind, 100 * main[f"mAP_{kind}"], kind, 100 * main[f"wmAP_{kind}"])
             text += f"{kind} AP perclass: AP/ weighted-AP (recall)\n"
             text += "".join(
-                "{}: {:.3f} / {:.3f} ({:.6f}), ".format(n, 100 * ap, 100 * ap * w, w)
+                f"{n}: {100 * ap:.3f} / {100 * ap * w:.3f} ({w:.6f}), "
                 for n, ap, w in zip(per["predicates"], per[f"AP_{kind}"], per["weight"])
             ) + "\n"
         text += "\nrecall@50: {:.2f}, recall@100: {:.2f}\n".format(100 * main["R@50"], 100 * main.get("R@100", float("nan")))
@@ -192,7 +198,7 @@ class OIRelationEvaluator(DatasetEvaluator):
             100 * main["final_score"], 100 * main["w_final_score"])
         return text + "=" * 80 + "\n"
 
-    def write_outputs(self, results: Dict[str, Any], output_dir: str) -> None:
+    def write_outputs(self, results: dict[str, Any], output_dir: str) -> None:
         """``metrics.json`` (atomic) and ``per_predicate_ap.png`` in ``output_dir``."""
         payload = dict(results)
         payload["settings"] = dict(evaluator="oiv6", dataset=self.dataset_name, mode=self.mode,

@@ -13,8 +13,8 @@ image is reduced to at most 100 rows of (score, predicate, tp_rel, tp_phr).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from .matching import (
     union_boxes,
 )
 
-__all__ = ["OIImageDets", "oi_image_candidates", "OIStats", "voc_ap", "CANDIDATE_DTYPE"]
+__all__ = ["CANDIDATE_DTYPE", "OIImageDets", "OIStats", "oi_image_candidates", "voc_ap"]
 
 #: one kept candidate: 8 bytes
 CANDIDATE_DTYPE = np.dtype([("score", "<f4"), ("predicate", "<i2"), ("tp_rel", "?"), ("tp_phr", "?")])
@@ -146,11 +146,11 @@ class OIStats:
     num_predicates: int
     images: int = 0
     gt_total: int = 0
-    hits: Optional[np.ndarray] = None  # (K,) matched GT summed over images
-    per_image_recall_sum: Optional[np.ndarray] = None  # (K,)
-    npos: Optional[np.ndarray] = None  # (C+1,)
-    chunks: List[np.ndarray] = field(default_factory=list)  # packed CANDIDATE_DTYPE rows
-    pending: List[np.ndarray] = field(default_factory=list)  # recent images, packed every 256
+    hits: np.ndarray | None = None  # (K,) matched GT summed over images
+    per_image_recall_sum: np.ndarray | None = None  # (K,)
+    npos: np.ndarray | None = None  # (C+1,)
+    chunks: list[np.ndarray] = field(default_factory=list)  # packed CANDIDATE_DTYPE rows
+    pending: list[np.ndarray] = field(default_factory=list)  # recent images, packed every 256
 
     def __post_init__(self) -> None:
         self.ks = tuple(int(k) for k in self.ks)
@@ -187,7 +187,7 @@ class OIStats:
             self.chunks.append(np.concatenate(self.pending))
             self.pending = []
 
-    def merge(self, other: "OIStats") -> None:
+    def merge(self, other: OIStats) -> None:
         """Add another worker's statistics."""
         self.images += other.images
         self.gt_total += other.gt_total
@@ -198,7 +198,7 @@ class OIStats:
         other._pack()
         self.chunks.extend(other.chunks)
 
-    def pooled(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def pooled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """All kept candidates concatenated in processing order."""
         self._pack()
         rows = np.concatenate(self.chunks) if self.chunks else np.empty(0, CANDIDATE_DTYPE)

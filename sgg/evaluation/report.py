@@ -6,11 +6,12 @@ import logging
 import math
 import os
 import tempfile
-from typing import Any, Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["sgb_line", "sgb_details", "write_json_atomic", "plot_per_predicate", "json_ready"]
+__all__ = ["json_ready", "plot_per_predicate", "sgb_details", "sgb_line", "write_json_atomic"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def sgb_details(names: Sequence[str], values: Sequence[float]) -> str:
     """SGB's per-predicate detail block (values at the largest K)."""
     text = "----------------------- Details ------------------------\n"
     for n, r in zip(names, values):
-        text += "({}:{:.4f}) ".format(str(n), float(r))
+        text += f"({n!s}:{float(r):.4f}) "
     return text + "\n--------------------------------------------------------\n"
 
 
@@ -51,7 +52,7 @@ def json_ready(obj: Any) -> Any:
     return obj
 
 
-def write_json_atomic(path: str, data: Dict[str, Any], overwrite: bool = True) -> str:
+def write_json_atomic(path: str, data: dict[str, Any], overwrite: bool = True) -> str:
     """Write ``data`` as strict JSON via a temp file + ``os.replace``; returns the path.
 
     With ``overwrite=False`` an existing file raises ``FileExistsError``.
@@ -75,7 +76,7 @@ def write_json_atomic(path: str, data: Dict[str, Any], overwrite: bool = True) -
 
 
 def plot_per_predicate(path: str, names: Sequence[str], values: Sequence[float], title: str,
-                       ylabel: str = "recall") -> Optional[str]:
+                       ylabel: str = "recall") -> str | None:
     """Bar chart of one value per predicate (matplotlib Agg), written atomically as PNG."""
     import matplotlib
 

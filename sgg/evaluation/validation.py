@@ -5,7 +5,7 @@ import numpy as np
 
 from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
-__all__ = ["check_prediction", "check_record", "EVAL_MODES"]
+__all__ = ["EVAL_MODES", "check_prediction", "check_record"]
 
 EVAL_MODES = ("predcls", "sgcls", "sgdet")
 

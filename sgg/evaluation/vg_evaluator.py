@@ -11,13 +11,19 @@ from __future__ import annotations
 import logging
 import os
 from collections import OrderedDict
-from typing import Any, Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
-from .base import SGG_EVALUATOR_REGISTRY, DatasetEvaluator, gather_to_main, is_main_process
+from .base import (
+    SGG_EVALUATOR_REGISTRY,
+    DatasetEvaluator,
+    gather_to_main,
+    is_main_process,
+)
 from .report import plot_per_predicate, sgb_details, sgb_line, write_json_atomic
 from .validation import EVAL_MODES, check_prediction
 from .vg_stats import VGRecallStats, compute_image_ranks, zeroshot_keys
@@ -57,12 +63,12 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
         self,
         predicate_classes: Sequence[str],
         mode: str,
-        zeroshot_triplets: Optional[np.ndarray] = None,
+        zeroshot_triplets: np.ndarray | None = None,
         iou_threshold: float = 0.5,
         phrase_detection: bool = False,
         recall_ks: Sequence[int] = (20, 50, 100),
         ng_top_k: int = 100,
-        output_dir: Optional[str] = None,
+        output_dir: str | None = None,
         dataset_name: str = "",
         validate: bool = True,
     ):
@@ -85,7 +91,7 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
         self.reset()
 
     @classmethod
-    def from_config(cls, cfg, metadata, output_dir: Optional[str] = None) -> Dict[str, Any]:
+    def from_config(cls, cfg, metadata, output_dir: str | None = None) -> dict[str, Any]:
         """kwargs from a config and a ``DatasetMetadata``."""
         rh = cfg.MODEL.ROI_RELATION_HEAD
         mode = ("predcls" if rh.USE_GT_OBJECT_LABEL else "sgcls") if rh.USE_GT_BOX else "sgdet"
@@ -131,7 +137,7 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
         self._stats.add(ranks)
 
     # ------------------------------------------------------------------ results
-    def evaluate(self) -> Dict[str, Any]:
+    def evaluate(self) -> dict[str, Any]:
         """Gather once, compute on the main process, log SGB's block, write files."""
         gathered = gather_to_main((self._stats, self._counts))
         if not is_main_process():
@@ -148,7 +154,7 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
             self.write_outputs(results, self.output_dir)
         return results
 
-    def summarize(self, stats: VGRecallStats, counts: Dict[str, int]) -> Dict[str, Any]:
+    def summarize(self, stats: VGRecallStats, counts: dict[str, int]) -> dict[str, Any]:
         """Metric dict from accumulated statistics."""
         ks = self.recall_ks
         has_ng = counts["without_predicate_scores"] == 0
@@ -158,7 +164,7 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
                 "(R, mR, zR, A, F) are reported; ngR / ng-mR / ng-zR need the full predicate scores.",
                 counts["without_predicate_scores"], counts["seen"],
             )
-        main: Dict[str, float] = OrderedDict()
+        main: dict[str, float] = OrderedDict()
         families = [("R", "R", "mR", "zR")]
         if has_ng:
             families.append(("ngR", "ngR", "ng-mR", "ng-zR"))
@@ -181,7 +187,7 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
             for k, v in zip(ks, stats.mean_recall("phrdet_R")):
                 main[f"phrdet_mR@{k}"] = float(v)
 
-        per_pred: Dict[str, Any] = OrderedDict(predicates=self.predicate_classes[1:])
+        per_pred: dict[str, Any] = OrderedDict(predicates=self.predicate_classes[1:])
         per_pred["images"] = stats.class_images[1:].tolist()
         for fam, name in (("R", "mR"), ("ngR", "ng-mR")):
             if fam == "ngR" and not has_ng:
@@ -198,7 +204,7 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
         )
         return OrderedDict([(self.mode, main), ("per_predicate", per_pred), ("images_in_average", images)])
 
-    def format_log(self, results: Dict[str, Any]) -> str:
+    def format_log(self, results: dict[str, Any]) -> str:
         """SGB's evaluation block (same line formats), plus F@K and phrase-detection lines."""
         mode, main, ks = self.mode, results[self.mode], self.recall_ks
         names = self.predicate_classes[1:]
@@ -231,14 +237,14 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
         text += "=" * 100 + "\n"
         return text
 
-    def write_outputs(self, results: Dict[str, Any], output_dir: str) -> None:
+    def write_outputs(self, results: dict[str, Any], output_dir: str) -> None:
         """``metrics.json`` (atomic) and ``per_predicate_recall.png`` in ``output_dir``."""
         os.makedirs(output_dir, exist_ok=True)
         payload = dict(results)
         payload["settings"] = dict(
             evaluator="vg150", dataset=self.dataset_name, mode=self.mode, iou_threshold=self.iou_threshold,
             recall_ks=list(self.recall_ks), ng_top_k=self.ng_top_k,
-            zeroshot_triplets=0 if self.zeroshot_triplets is None else int(len(self.zeroshot_triplets)),
+            zeroshot_triplets=0 if self.zeroshot_triplets is None else len(self.zeroshot_triplets),
         )
         path = write_json_atomic(os.path.join(output_dir, "metrics.json"), payload)
         k = self.recall_ks[-1]

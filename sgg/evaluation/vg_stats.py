@@ -14,14 +14,14 @@ whose index pair is a GT pair before cutting at K.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .matching import first_hit_rank, pair_match_matrix, top_candidates
+from .matching import NO_HIT, pair_match_matrix, top_candidates
 
-__all__ = ["VGImageRanks", "compute_image_ranks", "VGRecallStats", "zeroshot_keys", "triplet_keys"]
+__all__ = ["VGImageRanks", "VGRecallStats", "compute_image_ranks", "triplet_keys", "zeroshot_keys"]
 
 _B = np.int64(1 << 20)
 
@@ -31,7 +31,7 @@ def triplet_keys(subj_labels: np.ndarray, obj_labels: np.ndarray, predicates: np
     return (subj_labels.astype(np.int64) * _B + obj_labels.astype(np.int64)) * _B + predicates.astype(np.int64)
 
 
-def zeroshot_keys(zeroshot_triplets: Optional[np.ndarray]) -> Optional[np.ndarray]:
+def zeroshot_keys(zeroshot_triplets: np.ndarray | None) -> np.ndarray | None:
     """Sorted keys of a (Z, 3) array of **(subject label, object label, predicate)** rows."""
     if zeroshot_triplets is None:
         return None
@@ -50,7 +50,7 @@ class VGImageRanks:
 
     gt_predicates: np.ndarray
     zeroshot: np.ndarray
-    ranks: Dict[str, np.ndarray]
+    ranks: dict[str, np.ndarray]
 
 
 def compute_image_ranks(
@@ -61,16 +61,16 @@ def compute_image_ranks(
     pred_labels: np.ndarray,
     pred_scores: np.ndarray,
     pair_idxs: np.ndarray,
-    rel_scores: Optional[np.ndarray],
-    rel_labels: Optional[np.ndarray],
+    rel_scores: np.ndarray | None,
+    rel_labels: np.ndarray | None,
     *,
     mode: str,
     iou_threshold: float = 0.5,
     max_rank: int = 100,
     ng_top_k: int = 100,
     phrase_detection: bool = False,
-    zeroshot: Optional[np.ndarray] = None,
-) -> Optional[VGImageRanks]:
+    zeroshot: np.ndarray | None = None,
+) -> VGImageRanks | None:
     """Match one image; ``None`` when SGB skips it (no GT relation or no predicted pair).
 
     ``rel_scores`` (R, C+1) with background column 0 enables the no-graph-constraint
@@ -87,45 +87,49 @@ def compute_image_ranks(
         pred_scores = np.ones(len(gt_labels), dtype=np.float32)
     gt_pred = gt_rels[:, 2]
 
-    def labels_of(rows: np.ndarray) -> np.ndarray:
-        if rel_scores is not None:  # SGB: 1 + argmax over the foreground columns
-            return rel_scores[rows, 1:].argmax(1) + 1
-        return rel_labels[rows]
-
     # rows that can influence a metric: first max_rank rows (R@K), top candidates (ngR@K),
-    # first max_rank rows whose index pair is a GT pair (A@K)
-    g_rows = np.arange(min(r, max_rank))
-    parts = [g_rows]
-    g_pred = labels_of(g_rows)
-    preds = [g_pred]
+    # first max_rank rows whose index pair is a GT pair (A@K); one segment each
+    segments = [np.arange(min(r, max_rank))]
+    names = ["R"]
+    ng_pred = None
     if rel_scores is not None:
         fg = rel_scores[:, 1:]
         so = pred_scores[pair_idxs[:, 0]] * pred_scores[pair_idxs[:, 1]]
         sel = top_candidates(fg, so, ng_top_k)
-        parts.append(sel // fg.shape[1])
-        preds.append(sel % fg.shape[1] + 1)
+        segments.append(sel // fg.shape[1])
+        ng_pred = sel % fg.shape[1] + 1
+        names.append("ngR")
     with_pairs = mode in ("predcls", "sgcls")
     if with_pairs:
         pair_key = pair_idxs[:, 0] * _B + pair_idxs[:, 1]
         gt_key = gt_rels[:, 0] * _B + gt_rels[:, 1]
-        a_rows = np.flatnonzero((pair_key[:, None] == gt_key[None, :]).any(1))[:max_rank]
-        parts.append(a_rows)
-        preds.append(labels_of(a_rows))
-    rows = np.concatenate(parts)
-    pred_of_row = np.concatenate(preds)
-    bounds = np.cumsum([len(p) for p in parts])[:-1]
+        segments.append(np.flatnonzero((pair_key[:, None] == gt_key[None, :]).any(1))[:max_rank])
+        names.append("A")
+    rows = np.concatenate(segments)
+    # graph-constrained predicate of every row (SGB: 1 + argmax over foreground columns)
+    if rel_scores is not None:
+        pred_of_row = rel_scores[rows, 1:].argmax(1) + 1
+        if ng_pred is not None:
+            pred_of_row[len(segments[0]):len(segments[0]) + len(ng_pred)] = ng_pred
+    else:
+        pred_of_row = rel_labels[rows]
+    sizes = [len(seg) for seg in segments]
+    local_rank = np.concatenate([np.arange(n) for n in sizes])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    same_pred = pred_of_row[:, None] == gt_pred[None, :]
 
-    ranks: Dict[str, np.ndarray] = {}
+    ranks: dict[str, np.ndarray] = {}
     variants = [("", False)] + ([("phrdet_", True)] if phrase_detection else [])
     for prefix, phrase in variants:
         pm = pair_match_matrix(pair_idxs[rows], pred_boxes, pred_labels, gt_rels, gt_boxes, gt_labels,
                                iou_threshold, phrase=phrase)
-        hits = np.split(pm & (pred_of_row[:, None] == gt_pred[None, :]), bounds)
-        ranks[prefix + "R"] = first_hit_rank(hits[0])
-        if rel_scores is not None:
-            ranks[prefix + "ngR"] = first_hit_rank(hits[1])
-        if with_pairs and not phrase:
-            ranks["A"] = first_hit_rank(hits[-1])
+        rank_vals = np.where(pm & same_pred, local_rank[:, None], NO_HIT)
+        # first (lowest) matching rank per GT and segment; empty segments read as no hit
+        first = np.minimum.reduceat(np.vstack([rank_vals, np.full((1, m), NO_HIT)]), starts, axis=0)
+        for i, name in enumerate(names):
+            if name == "A" and phrase:
+                continue
+            ranks[prefix + name] = first[i] if sizes[i] else np.full(m, NO_HIT)
 
     if zeroshot is not None and len(zeroshot):
         keys = triplet_keys(gt_labels[gt_rels[:, 0]], gt_labels[gt_rels[:, 1]], gt_pred)
@@ -149,12 +153,12 @@ class VGRecallStats:
     ks: Sequence[int]
     num_predicates: int
     images: int = 0
-    recall_sum: Dict[str, np.ndarray] = field(default_factory=dict)
-    class_sum: Dict[str, np.ndarray] = field(default_factory=dict)
-    class_images: Optional[np.ndarray] = None
-    zs_sum: Dict[str, np.ndarray] = field(default_factory=dict)
+    recall_sum: dict[str, np.ndarray] = field(default_factory=dict)
+    class_sum: dict[str, np.ndarray] = field(default_factory=dict)
+    class_images: np.ndarray | None = None
+    zs_sum: dict[str, np.ndarray] = field(default_factory=dict)
     zs_images: int = 0
-    pair_hits: Optional[np.ndarray] = None
+    pair_hits: np.ndarray | None = None
     pair_gt: float = 0.0
 
     def __post_init__(self) -> None:
@@ -164,7 +168,7 @@ class VGRecallStats:
         if self.pair_hits is None:
             self.pair_hits = np.zeros(len(self.ks), dtype=np.float64)
 
-    def _zeros(self, store: Dict[str, np.ndarray], fam: str, shape) -> np.ndarray:
+    def _zeros(self, store: dict[str, np.ndarray], fam: str, shape) -> np.ndarray:
         if fam not in store:
             store[fam] = np.zeros(shape, dtype=np.float64)
         return store[fam]
@@ -183,23 +187,25 @@ class VGRecallStats:
         n_zs = int(img.zeroshot.sum())
         if n_zs:
             self.zs_images += 1
-        offsets = (np.arange(len(self.ks)) * c1)[:, None]
-        for fam, rank in img.ranks.items():
-            hit = rank[None, :] < ks  # (K, M)
-            if fam == "A":
-                self.pair_hits += hit.sum(1)
-                continue
-            self._zeros(self.recall_sum, fam, len(self.ks))[:] += hit.sum(1) / m
-            per_cls = np.bincount((offsets + img.gt_predicates[None, :]).ravel(), weights=hit.ravel(),
-                                  minlength=len(self.ks) * c1).reshape(len(self.ks), c1)
-            cs = self._zeros(self.class_sum, fam, (len(self.ks), c1))
-            cs[:, present] += per_cls[:, present] / counts[present]
-            if n_zs and fam in ("R", "ngR"):
-                self._zeros(self.zs_sum, fam, len(self.ks))[:] += hit[:, img.zeroshot].sum(1) / n_zs
+        fams = [f for f in img.ranks if f != "A"]
+        n_k = len(self.ks)
         if "A" in img.ranks:
+            self.pair_hits += (img.ranks["A"][None, :] < ks).sum(1)
             self.pair_gt += m
+        hit = np.stack([img.ranks[f] for f in fams])[:, None, :] < ks[None]  # (F, K, M)
+        recall = hit.sum(2) / m
+        offsets = (np.arange(len(fams) * n_k) * c1)[:, None]
+        per_cls = np.bincount((offsets + img.gt_predicates[None, :]).ravel(), weights=hit.reshape(-1),
+                              minlength=len(fams) * n_k * c1).reshape(len(fams), n_k, c1)
+        frac = per_cls[:, :, present] / counts[present]
+        zs_rec = hit[:, :, img.zeroshot].sum(2) / n_zs if n_zs else None
+        for i, fam in enumerate(fams):
+            self._zeros(self.recall_sum, fam, n_k)[:] += recall[i]
+            self._zeros(self.class_sum, fam, (n_k, c1))[:, present] += frac[i]
+            if zs_rec is not None and fam in ("R", "ngR"):
+                self._zeros(self.zs_sum, fam, n_k)[:] += zs_rec[i]
 
-    def merge(self, other: "VGRecallStats") -> None:
+    def merge(self, other: VGRecallStats) -> None:
         """Add another worker's sums (distributed evaluation)."""
         if tuple(other.ks) != tuple(self.ks) or other.num_predicates != self.num_predicates:
             raise ValueError("cannot merge VGRecallStats with different ks / predicate counts")
