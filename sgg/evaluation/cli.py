@@ -1,0 +1,213 @@
+"""Logic of ``tools/evaluate.py``: score an exported scene-graph file against a dataset split.
+
+File loading stays at the edge (:func:`load_inputs`); :func:`run_evaluation` is the core and
+takes GT records and predictions keyed by file name, so it is testable without files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
+
+from .oi_evaluator import OIRelationEvaluator
+from .report import write_json_atomic
+from .validation import EVAL_MODES, check_prediction, check_record
+from .vg_evaluator import VGSceneGraphEvaluator
+
+__all__ = ["build_parser", "load_inputs", "load_zeroshot_triplets", "main", "run_evaluation"]
+
+logger = logging.getLogger("sgg.evaluate")
+
+
+def _empty_prediction(num_predicates: int) -> SceneGraphPrediction:
+    return SceneGraphPrediction(
+        np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, np.float32),
+        np.zeros((0, 2), np.int64), rel_scores=np.zeros((0, num_predicates + 1), np.float32),
+    )
+
+
+def _names_preview(names: Sequence[str], n: int = 5) -> str:
+    names = sorted(names)
+    more = f" (+{len(names) - n} more)" if len(names) > n else ""
+    return ", ".join(repr(x) for x in names[:n]) + more
+
+
+def run_evaluation(
+    gt_records: Sequence[SceneGraphRecord],
+    predictions: Mapping[str, SceneGraphPrediction],
+    *,
+    mode: str,
+    dataset_format: str,
+    predicate_classes: Sequence[str],
+    zeroshot_triplets: np.ndarray | None = None,
+    missing_as_empty: bool = False,
+    output_dir: str | None = None,
+    source: str = "predictions",
+    dataset_name: str = "",
+) -> dict[str, Any]:
+    """Evaluate ``predictions`` (file name -> prediction) against ``gt_records``.
+
+    Images are matched by ``file_name``. Errors (``ValueError``, naming ``source``): a
+    prediction for an unknown file name; a GT image without prediction (unless
+    ``missing_as_empty``: then it gets an empty prediction, which VG-150 skips and OI-V6
+    counts as recall 0, as the reference code does); a malformed prediction (box, NaN
+    score, number of predicate scores). Without ``predicate_scores`` the VG-150 evaluator
+    reports only graph-constrained metrics; the OI-V6 protocol needs them.
+    """
+    if mode not in EVAL_MODES:
+        raise ValueError(f"mode must be one of {EVAL_MODES}, got {mode!r}")
+    num_predicates = len(predicate_classes) - 1
+    by_name: dict[str, SceneGraphRecord] = {}
+    for rec in gt_records:
+        if rec.file_name in by_name:
+            raise ValueError(f"ground truth: file_name {rec.file_name!r} appears twice")
+        by_name[rec.file_name] = rec
+    unknown = [n for n in predictions if n not in by_name]
+    if unknown:
+        raise ValueError(
+            f"{source}: {len(unknown)} image(s) are not in the ground-truth split: {_names_preview(unknown)} "
+            "(images are matched by images[].file_name)"
+        )
+    missing = [n for n in by_name if n not in predictions]
+    if missing and not missing_as_empty:
+        raise ValueError(
+            f"{source}: {len(missing)} ground-truth image(s) have no prediction: {_names_preview(missing)}; "
+            "pass --missing-as-empty to count them as images without predictions"
+        )
+    if missing:
+        logger.warning("%d GT images have no prediction; evaluated as empty predictions", len(missing))
+    if dataset_format == "vg150":
+        evaluator = VGSceneGraphEvaluator(predicate_classes, mode, zeroshot_triplets=zeroshot_triplets,
+                                          output_dir=output_dir, dataset_name=dataset_name, validate=False)
+    elif dataset_format == "oiv6":
+        evaluator = OIRelationEvaluator(predicate_classes, mode, output_dir=output_dir,
+                                        dataset_name=dataset_name, validate=False)
+    else:
+        raise ValueError(f"dataset_format must be 'vg150' or 'oiv6', got {dataset_format!r}")
+    no_scores = [n for n, p in predictions.items() if p.rel_scores is None and len(p.rel_pair_idxs)]
+    if no_scores:
+        if dataset_format == "oiv6":
+            raise ValueError(
+                f"{source}: {len(no_scores)} image(s) have relations without predicate_scores "
+                f"(e.g. {no_scores[0]!r}); the OI-V6 protocol needs all predicate scores (export with --full-scores)"
+            )
+        logger.warning(
+            "%s: %d image(s) lack predicate_scores: only graph-constrained metrics (R@K, mR@K, zR@K, A@K, F@K) "
+            "are computed; re-export with --full-scores for ngR / ng-mR / ng-zR.", source, len(no_scores))
+    empty = _empty_prediction(num_predicates)
+    for rec in gt_records:
+        pred = predictions.get(rec.file_name, empty)
+        check_record(rec, num_predicates)
+        check_prediction(pred, num_predicates, f"{source}: images[file_name={rec.file_name!r}]")
+        if pred.num_relations and pred.num_objects == 0:
+            raise ValueError(f"{source}: images[file_name={rec.file_name!r}] has relations but no objects")
+        evaluator.process_one(rec, pred)
+    return evaluator.evaluate()
+
+
+def load_zeroshot_triplets(path: str) -> np.ndarray:
+    """(Z, 3) int64 rows (subject label, object label, predicate) from .npy/.json/.txt/.csv/.pt."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy":
+        arr = np.load(path, allow_pickle=False)
+    elif ext == ".json":
+        with open(path) as f:
+            arr = np.asarray(json.load(f))
+    elif ext in (".pt", ".pth", ".pytorch"):
+        import torch
+
+        arr = torch.load(path, map_location="cpu", weights_only=True)
+        arr = arr.numpy() if hasattr(arr, "numpy") else np.asarray(arr)
+    else:
+        arr = np.loadtxt(path, delimiter="," if ext == ".csv" else None, dtype=np.int64, ndmin=2)
+    arr = np.asarray(arr)
+    if arr.ndim != 2 or arr.shape[1] != 3 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{path}: expected integer rows of (subject label, object label, predicate), "
+                         f"got an array of shape {arr.shape} and dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def _unpack_scenes(scenes: Any) -> tuple[dict[str, Any], dict[str, SceneGraphPrediction]]:
+    """(meta, predictions by file name) from what ``read_scene_graphs`` returns."""
+    if isinstance(scenes, tuple) and len(scenes) == 2:
+        return dict(scenes[0] or {}), dict(scenes[1])
+    meta = getattr(scenes, "meta", None) or {}
+    for attr in ("predictions", "scenes", "graphs", "images"):
+        preds = getattr(scenes, attr, None)
+        if isinstance(preds, Mapping):
+            return dict(meta), dict(preds)
+    if isinstance(scenes, Mapping):
+        return {}, dict(scenes)
+    raise TypeError(f"cannot read predictions from a {type(scenes).__name__}")
+
+
+def load_inputs(dataset_dir: str, dataset_format: str, split: str, predictions_path: str):
+    """GT records (``sgg.data.load_dataset_split``) and the exported file (``read_scene_graphs``)."""
+    from sgg.data import load_dataset_split
+    from sgg.export.scene_graph_json import read_scene_graphs
+
+    records = load_dataset_split(dataset_dir, dataset_format, split)
+    meta, preds = _unpack_scenes(read_scene_graphs(predictions_path))
+    return records, meta, preds
+
+
+def _predicate_classes(meta: Mapping[str, Any], records, preds, source: str) -> list:
+    names = meta.get("predicate_classes") if isinstance(meta, Mapping) else None
+    if names:
+        return list(names)
+    widths = {p.rel_scores.shape[1] for p in preds.values() if p.rel_scores is not None}
+    if len(widths) > 1:
+        raise ValueError(f"{source}: predicate_scores have different lengths {sorted(widths)}")
+    if widths:
+        n = widths.pop() - 1
+    else:
+        ids = [r.relations[:, 2].max() for r in records if len(r.relations)]
+        ids += [p.rel_labels.max() for p in preds.values() if len(p.rel_labels)]
+        n = int(max(ids)) if ids else 1
+    logger.warning("%s has no predicate_classes; using %d unnamed predicates", source, n)
+    return ["__background__"] + [f"predicate_{i}" for i in range(1, n + 1)]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``tools/evaluate.py``."""
+    ap = argparse.ArgumentParser(description="Evaluate exported scene graphs (VG-150 SGB / OI-V6 PySGG protocols).")
+    ap.add_argument("--dataset-dir", required=True, help="dataset root (VG-150 or OI-V6 layout)")
+    ap.add_argument("--dataset-format", required=True, choices=["vg150", "oiv6"])
+    ap.add_argument("--split", default="test", choices=["train", "val", "test"])
+    ap.add_argument("--mode", required=True, choices=list(EVAL_MODES))
+    ap.add_argument("--predictions", required=True, help="scene_graphs.json written by tools/export.py")
+    ap.add_argument("--zeroshot-triplets", default=None,
+                    help="file of (subject label, object label, predicate) rows for zR (.npy/.json/.txt/.csv/.pt)")
+    ap.add_argument("--out", default=None, help="write the metrics here as JSON (atomic)")
+    ap.add_argument("--overwrite", action="store_true", help="allow replacing an existing --out file")
+    ap.add_argument("--output-dir", default=None, help="also write metrics.json + per-predicate chart here")
+    ap.add_argument("--missing-as-empty", action="store_true",
+                    help="GT images absent from the predictions count as images without predictions")
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Entry point: parse, load, evaluate, log SGB-style lines, optionally write JSON."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    if args.out and os.path.exists(args.out) and not args.overwrite:
+        raise SystemExit(f"error: {args.out} exists; pass --overwrite to replace it")
+    records, meta, preds = load_inputs(args.dataset_dir, args.dataset_format, args.split, args.predictions)
+    zs = load_zeroshot_triplets(args.zeroshot_triplets) if args.zeroshot_triplets else None
+    results = run_evaluation(
+        records, preds, mode=args.mode, dataset_format=args.dataset_format,
+        predicate_classes=_predicate_classes(meta, records, preds, args.predictions),
+        zeroshot_triplets=zs, missing_as_empty=args.missing_as_empty, output_dir=args.output_dir,
+        source=args.predictions, dataset_name=str(meta.get("dataset", "")) if isinstance(meta, Mapping) else "",
+    )
+    if args.out:
+        write_json_atomic(args.out, results, overwrite=True)
+        logger.info("Wrote %s", args.out)
+    return results
