@@ -19,8 +19,8 @@ def _prediction(rng: np.random.Generator, n_obj: int, n_rel: int, with_scores: b
     boxes = np.concatenate([xy, xy + rng.uniform(1, 50, (n_obj, 2))], 1)
     pairs = np.stack([rng.integers(0, max(n_obj, 1), n_rel), rng.integers(0, max(n_obj, 1), n_rel)], 1)
     rel = rng.dirichlet(np.ones(len(PRED)), n_rel)
-    kw = dict(rel_scores=rel) if with_scores else dict(
-        rel_labels=rng.integers(1, len(PRED), n_rel), rel_label_scores=rng.uniform(size=n_rel))
+    kw = {"rel_scores": rel} if with_scores else {
+        "rel_labels": rng.integers(1, len(PRED), n_rel), "rel_label_scores": rng.uniform(size=n_rel)}
     return SceneGraphPrediction(
         boxes=boxes, labels=rng.integers(1, len(OBJ), n_obj), scores=rng.uniform(size=n_obj),
         rel_pair_idxs=pairs, extras={"gate": rng.uniform(size=(n_rel, 2)), "path": np.array(["a/b"] * n_rel)},
@@ -53,7 +53,7 @@ def _score_bytes(path: str) -> int:
 def _assert_same(a: SceneGraphPrediction, b: SceneGraphPrediction, rtol: float = 0.0):
     for field in ("boxes", "labels", "scores", "rel_pair_idxs", "rel_labels", "rel_label_scores"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
-    assert getattr(a, "labels").dtype == np.int64 and a.rel_pair_idxs.dtype == np.int64
+    assert a.labels.dtype == np.int64 and a.rel_pair_idxs.dtype == np.int64
     if b.rel_scores is None:
         assert a.rel_scores is None
     elif rtol == 0.0:
@@ -134,7 +134,8 @@ def test_refuses_to_overwrite(tmp_path):
         f.write("user data")
     with pytest.raises(FileExistsError, match="overwrite=True"):
         _write(path, infos, preds)
-    assert open(path).read() == "user data"
+    with open(path) as f:
+        assert f.read() == "user data"
     assert os.listdir(tmp_path) == ["preds.h5"]  # no temp file left behind
     _write(path, infos, preds, overwrite=True)
     with HDF5PredictionReader(path) as reader:

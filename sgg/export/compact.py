@@ -28,8 +28,6 @@ scores (identical when the scores are already 1) and their union is kept.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 
 from sgg.structures.scene_graph import SceneGraphPrediction
@@ -46,28 +44,49 @@ def _topk_with_ties(values: np.ndarray, k: int, tie_rtol: float) -> np.ndarray:
     return values >= kth - tie_rtol * abs(kth)
 
 
+def _candidate_rows(row_best: np.ndarray, k: int, tie_rtol: float) -> np.ndarray:
+    """Rows that can hold one of the top-k candidates (or one tied with the k-th).
+
+    Every row's best entry is a candidate, so the k-th largest row best is a lower bound
+    of the k-th largest candidate; a row whose best is under it (beyond the tolerance)
+    cannot contribute.
+    """
+    r = row_best.shape[0]
+    if r <= k:
+        return np.arange(r)
+    bound = np.partition(row_best, r - k)[r - k]
+    return np.flatnonzero(row_best >= bound - tie_rtol * abs(bound))
+
+
 def _score_selected_rows(
     fg: np.ndarray, pair_scores: np.ndarray, ng_topk: int, oi_topk: int, oi_per_pair: int, tie_rtol: float
 ) -> np.ndarray:
-    """Rows holding a top ``ng_topk`` (pair, predicate) combination or a top ``oi_topk`` OI triplet."""
+    """Rows holding a top ``ng_topk`` (pair, predicate) combination or a top ``oi_topk`` OI triplet.
+
+    ``fg``: (R, C) foreground predicate scores; ``pair_scores``: (R,) float64 subject x
+    object scores. Products are taken in float64, and only on about k candidate rows.
+    """
     r, c = fg.shape
     keep = np.zeros(r, dtype=bool)
     if r == 0 or c == 0:
         return keep
+    row_best = pair_scores * fg.max(1).astype(np.float64)
     if ng_topk > 0:
-        combos = (pair_scores[:, None] * fg).reshape(-1)
-        keep[np.flatnonzero(_topk_with_ties(combos, ng_topk, tie_rtol)) // c] = True
+        rows = _candidate_rows(row_best, ng_topk, tie_rtol)
+        combos = (pair_scores[rows, None] * fg[rows].astype(np.float64)).reshape(-1)
+        keep[rows[np.flatnonzero(_topk_with_ties(combos, ng_topk, tie_rtol)) // c]] = True
     if oi_topk > 0 and oi_per_pair > 0:
         per_pair = min(oi_per_pair, c)
-        best = np.partition(fg, c - per_pair, axis=1)[:, c - per_pair:]  # per-row top values (any order)
-        triplets = (pair_scores[:, None] * best).reshape(-1)
-        keep[np.flatnonzero(_topk_with_ties(triplets, oi_topk, tie_rtol)) // per_pair] = True
+        rows = _candidate_rows(row_best, oi_topk, tie_rtol)
+        best = np.partition(fg[rows], c - per_pair, axis=1)[:, c - per_pair:]  # per-row top values, any order
+        triplets = (pair_scores[rows, None] * best.astype(np.float64)).reshape(-1)
+        keep[rows[np.flatnonzero(_topk_with_ties(triplets, oi_topk, tie_rtol)) // per_pair]] = True
     return keep
 
 
 def metric_row_indices(
     pred: SceneGraphPrediction,
-    gt_pairs: Optional[np.ndarray] = None,
+    gt_pairs: np.ndarray | None = None,
     *,
     max_rank: int = 100,
     ng_topk: int = 100,
@@ -89,7 +108,7 @@ def metric_row_indices(
         keep[np.flatnonzero(is_gt)[: max(0, max_rank)]] = True
     if pred.rel_scores is not None and r:
         # float64 products: the tolerance then covers any float32 evaluation arithmetic.
-        fg = pred.rel_scores[:, 1:].astype(np.float64)
+        fg = pred.rel_scores[:, 1:]
         obj = pred.scores.astype(np.float64)
         variants = [obj[pred.rel_pair_idxs[:, 0]] * obj[pred.rel_pair_idxs[:, 1]]]
         if not np.all(obj == 1.0):
@@ -101,7 +120,7 @@ def metric_row_indices(
 
 def compact_prediction(
     pred: SceneGraphPrediction,
-    gt_pairs: Optional[np.ndarray] = None,
+    gt_pairs: np.ndarray | None = None,
     *,
     max_rank: int = 100,
     ng_topk: int = 100,

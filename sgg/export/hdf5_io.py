@@ -30,14 +30,15 @@ import difflib
 import json
 import os
 import tempfile
-from typing import Any, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
 
 from sgg.structures.scene_graph import SceneGraphPrediction
 
-__all__ = ["ImageInfo", "HDF5PredictionWriter", "HDF5PredictionReader", "HDF5_FORMAT", "HDF5_VERSION"]
+__all__ = ["HDF5_FORMAT", "HDF5_VERSION", "HDF5PredictionReader", "HDF5PredictionWriter", "ImageInfo"]
 
 HDF5_FORMAT = "sgg-scene-graphs-h5"
 HDF5_VERSION = 1
@@ -73,7 +74,7 @@ def _image_info(info: Any) -> ImageInfo:
     return ImageInfo(str(fields[0]), int(fields[1]), int(fields[2]), int(fields[3]))
 
 
-def _write_array(group: h5py.Group, name: str, arr: np.ndarray, compression: Optional[str], level: int) -> None:
+def _write_array(group: h5py.Group, name: str, arr: np.ndarray, compression: str | None, level: int) -> None:
     arr = np.asarray(arr)
     if arr.dtype.kind == "U":
         ds = group.create_dataset(name, data=arr.astype(object), dtype=h5py.string_dtype())
@@ -122,9 +123,9 @@ class HDF5PredictionWriter:
         predicate_classes: Sequence[str],
         mode: str,
         dataset: str,
-        model_meta: Optional[Mapping[str, Any]] = None,
+        model_meta: Mapping[str, Any] | None = None,
         score_dtype: str = "float32",
-        compression: Optional[str] = "gzip",
+        compression: str | None = "gzip",
         compression_level: int = 4,
         overwrite: bool = False,
     ):
@@ -140,13 +141,13 @@ class HDF5PredictionWriter:
         self.score_dtype = _SCORE_DTYPES[score_dtype]
         self.compression = compression
         self.compression_level = int(compression_level)
-        self._file_names: List[str] = []
-        self._seen: Dict[str, int] = {}
+        self._file_names: list[str] = []
+        self._seen: dict[str, int] = {}
         folder = os.path.dirname(self.path)
         os.makedirs(folder, exist_ok=True)
         fd, self._tmp_path = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(self.path) + ".", suffix=".tmp")
         os.close(fd)
-        self._h5: Optional[h5py.File] = h5py.File(self._tmp_path, "w")
+        self._h5: h5py.File | None = h5py.File(self._tmp_path, "w")
         attrs = self._h5.attrs
         attrs["format"] = HDF5_FORMAT
         attrs["version"] = HDF5_VERSION
@@ -166,7 +167,7 @@ class HDF5PredictionWriter:
                 f"{self.path} already exists; pass overwrite=True to replace it (refusing to overwrite silently)"
             )
 
-    def __enter__(self) -> "HDF5PredictionWriter":
+    def __enter__(self) -> HDF5PredictionWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -264,7 +265,7 @@ class HDF5PredictionReader:
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"{self.path}: no such predictions file")
         try:
-            self._h5: Optional[h5py.File] = h5py.File(self.path, "r")
+            self._h5: h5py.File | None = h5py.File(self.path, "r")
         except OSError as e:
             raise ValueError(f"{self.path}: not a readable HDF5 file ({e})") from e
         try:
@@ -296,10 +297,10 @@ class HDF5PredictionReader:
         keys = self._h5["index/keys"].asstr()[()].tolist()
         if len(names) != len(keys):
             raise ValueError(f"{self.path}: index/file_names has {len(names)} entries but index/keys {len(keys)}")
-        self._file_names: List[str] = names
-        self._key_of: Dict[str, str] = dict(zip(names, keys))
+        self._file_names: list[str] = names
+        self._key_of: dict[str, str] = dict(zip(names, keys))
 
-    def _class_list(self, field: str, count_field: str) -> List[str]:
+    def _class_list(self, field: str, count_field: str) -> list[str]:
         raw = self._h5.attrs.get(field)
         if raw is None:
             raise ValueError(f"{self.path}: missing attribute {field!r}")
@@ -317,7 +318,7 @@ class HDF5PredictionReader:
         return [str(c) for c in classes]
 
     # ------------------------------------------------------------------ access
-    def __enter__(self) -> "HDF5PredictionReader":
+    def __enter__(self) -> HDF5PredictionReader:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -335,18 +336,18 @@ class HDF5PredictionReader:
     def __contains__(self, file_name: object) -> bool:
         return file_name in self._key_of
 
-    def file_names(self) -> List[str]:
+    def file_names(self) -> list[str]:
         """File names in insertion order."""
         return list(self._file_names)
 
     @property
-    def meta(self) -> Dict[str, Any]:
+    def meta(self) -> dict[str, Any]:
         """File-level metadata (as in the JSON export's header)."""
         return {"format": HDF5_FORMAT, "version": HDF5_VERSION, "mode": self.mode, "dataset": self.dataset,
                 "model": self.model_meta, "object_classes": self.object_classes,
                 "predicate_classes": self.predicate_classes, "score_dtype": self.score_dtype}
 
-    def __getitem__(self, file_name: str) -> Tuple[ImageInfo, SceneGraphPrediction]:
+    def __getitem__(self, file_name: str) -> tuple[ImageInfo, SceneGraphPrediction]:
         if file_name not in self._key_of:
             close = difflib.get_close_matches(str(file_name), self._file_names, n=3)
             hint = f"; close matches: {close}" if close else ""
@@ -354,12 +355,12 @@ class HDF5PredictionReader:
                            f"({len(self)} images){hint}")
         return self._read_image(self._key_of[file_name])
 
-    def __iter__(self) -> Iterator[Tuple[ImageInfo, SceneGraphPrediction]]:
+    def __iter__(self) -> Iterator[tuple[ImageInfo, SceneGraphPrediction]]:
         """Yield ``(info, prediction)`` in insertion order, reading one image at a time."""
         for name in self._file_names:
             yield self._read_image(self._key_of[name])
 
-    def _read_image(self, key: str) -> Tuple[ImageInfo, SceneGraphPrediction]:
+    def _read_image(self, key: str) -> tuple[ImageInfo, SceneGraphPrediction]:
         if self._h5 is None:
             raise RuntimeError(f"{self.path}: reader is closed")
         gpath = f"images/{key}"
