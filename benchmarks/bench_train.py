@@ -9,6 +9,7 @@ Training is timed over ``--iters`` steps after ``--warmup`` untimed ones (forwar
 optimizer step; data loading reported apart), inference over ``--iters`` test batches.
 Peak memory is CUDA's max allocated memory on GPU, the process's peak RSS on CPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,13 @@ def benchmark(cfg, trainer_cls, iters: int = 10, warmup: int = 2) -> Dict[str, f
     device = next(model.parameters()).device
     optimizer = trainer_cls.build_optimizer(cfg, model)
     clip = cfg.SOLVER.CLIP_GRADIENTS
-    trainer = SimpleTrainer(model, trainer_cls.build_train_loader(cfg), optimizer,
-                            grad_clip_norm=clip.MAX_NORM if clip.ENABLED else None, amp=cfg.SOLVER.AMP.ENABLED)
+    trainer = SimpleTrainer(
+        model,
+        trainer_cls.build_train_loader(cfg),
+        optimizer,
+        grad_clip_norm=clip.MAX_NORM if clip.ENABLED else None,
+        amp=cfg.SOLVER.AMP.ENABLED,
+    )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     step_times: List[float] = []
@@ -104,13 +110,19 @@ def format_table(cfg, figures: Dict[str, float], device: str) -> str:
     """One markdown table row (with header) of the figures."""
     rh = cfg.MODEL.ROI_RELATION_HEAD
     mode = next((t for t, v in TASKS.items() if v == (rh.USE_GT_BOX, rh.USE_GT_OBJECT_LABEL)), "?")
-    cols = [("head", rh.PREDICTOR), ("mode", mode), ("device", device),
-            ("batch", cfg.SOLVER.IMS_PER_BATCH), ("params (M)", f"{figures['params_m']:.2f}"),
-            ("trainable (M)", f"{figures['trainable_params_m']:.2f}"),
-            ("train s/iter", f"{figures['train_s_per_iter']:.4f}"),
-            ("train ms/img", f"{figures['train_ms_per_img']:.1f}"),
-            ("data ms/img", f"{figures['train_data_ms_per_img']:.1f}"),
-            ("infer ms/img", f"{figures['infer_ms_per_img']:.1f}"), ("peak mem (MB)", f"{figures['peak_mem_mb']:.0f}")]
+    cols = [
+        ("head", rh.PREDICTOR),
+        ("mode", mode),
+        ("device", device),
+        ("batch", cfg.SOLVER.IMS_PER_BATCH),
+        ("params (M)", f"{figures['params_m']:.2f}"),
+        ("trainable (M)", f"{figures['trainable_params_m']:.2f}"),
+        ("train s/iter", f"{figures['train_s_per_iter']:.4f}"),
+        ("train ms/img", f"{figures['train_ms_per_img']:.3g}"),
+        ("data ms/img", f"{figures['train_data_ms_per_img']:.3g}"),
+        ("infer ms/img", f"{figures['infer_ms_per_img']:.3g}"),
+        ("peak mem (MB)", f"{figures['peak_mem_mb']:.0f}"),
+    ]
     head = "| " + " | ".join(c for c, _ in cols) + " |"
     sep = "|" + "|".join("---" for _ in cols) + "|"
     row = "| " + " | ".join(str(v) for _, v in cols) + " |"
@@ -133,8 +145,11 @@ def main(argv=None) -> str:
     cfg = setup_cfg(args)
     trainer_cls = _load_trainer(args.trainer)
     figures = benchmark(cfg, trainer_cls, args.iters, args.warmup)
-    device = str(cfg.MODEL.DEVICE) + (f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else
-                                      f" ({torch.get_num_threads()} threads)")
+    device = str(cfg.MODEL.DEVICE) + (
+        f" ({torch.cuda.get_device_name()})"
+        if torch.cuda.is_available()
+        else f" ({torch.get_num_threads()} threads)"
+    )
     table = format_table(cfg, figures, device)
     print(table)
     return table

@@ -2,6 +2,7 @@
 
 Not a test module (no ``test_`` prefix); imported by ``test_engine_*.py`` and ``test_train_net*.py``.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,9 @@ class ToyModel(nn.Module):
 
     def __init__(self, nan_at_call: int = -1) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(IN_DIM, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 1))
+        self.net = nn.Sequential(
+            nn.Linear(IN_DIM, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.3), nn.Linear(8, 1)
+        )
         self.nan_at_call = nan_at_call
         self.calls = 0
 
@@ -64,7 +67,11 @@ class ToyModel(nn.Module):
         if self.calls == self.nan_at_call:
             mse = mse * float("nan")
         self.calls += 1
-        return {"loss_mse": mse, "loss_l1": 0.1 * (pred - y).abs().mean(), "accuracy_proxy": (pred - y).abs().lt(1).float().mean()}
+        return {
+            "loss_mse": mse,
+            "loss_l1": 0.1 * (pred - y).abs().mean(),
+            "accuracy_proxy": (pred - y).abs().lt(1).float().mean(),
+        }
 
 
 class ResumableBatchSampler(torch.utils.data.Sampler):
@@ -155,7 +162,9 @@ class ToyTrainer(SGGTrainer):
     @classmethod
     def build_exporter(cls, cfg, dataset_name, path):
         def write(p, predictions):
-            data = {k: {"image_id": rec.image_id, "prediction": pred} for k, (rec, pred) in predictions.items()}
+            data = {
+                k: {"image_id": rec.image_id, "prediction": pred} for k, (rec, pred) in predictions.items()
+            }
             atomic_write_text(p, json.dumps({"dataset": dataset_name, "images": data}))
 
         return SceneGraphExporter(path, write)
@@ -165,10 +174,19 @@ def toy_cfg(output_dir: str, **overrides):
     """A small config for the toy trainer; ``overrides`` use ``__`` for dots (SOLVER__MAX_ITER=10)."""
     cfg = get_cfg()
     opts = {
-        "OUTPUT_DIR": output_dir, "SEED": 3, "SOLVER.MAX_ITER": 10, "SOLVER.CHECKPOINT_PERIOD": 5,
-        "SOLVER.BASE_LR": 0.05, "SOLVER.WARMUP_ITERS": 2, "SOLVER.STEPS": (7,), "SOLVER.IMS_PER_BATCH": 4,
-        "SOLVER.MAX_KEEP": 2, "TEST.EVAL_PERIOD": 4, "LOG_PERIOD": 1,
-        "DATASETS.VAL": ("toy_val",), "DATASETS.TEST": ("toy_test",),
+        "OUTPUT_DIR": output_dir,
+        "SEED": 3,
+        "SOLVER.MAX_ITER": 10,
+        "SOLVER.CHECKPOINT_PERIOD": 5,
+        "SOLVER.BASE_LR": 0.05,
+        "SOLVER.WARMUP_ITERS": 2,
+        "SOLVER.STEPS": (7,),
+        "SOLVER.IMS_PER_BATCH": 4,
+        "SOLVER.MAX_KEEP": 2,
+        "TEST.EVAL_PERIOD": 4,
+        "LOG_PERIOD": 1,
+        "DATASETS.VAL": ("toy_val",),
+        "DATASETS.TEST": ("toy_test",),
     }
     opts.update({k.replace("__", "."): v for k, v in overrides.items()})
     for k, v in opts.items():

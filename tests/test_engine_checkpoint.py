@@ -1,4 +1,5 @@
 """Checkpointer: atomic writes, weights_only loading, run ownership; atomic file helpers."""
+
 import os
 
 import pytest
@@ -57,7 +58,9 @@ def test_save_load_round_trip_with_optimizer_and_extras(tmp_path):
     extra = ck2.load(ck2.get_checkpoint_file())
     assert extra["iteration"] == 3 and extra["trainer"] == {"batches_consumed": 4}
     assert torch.equal(model2.weight, model.weight)
-    assert torch.equal(opt2.state_dict()["state"][0]["momentum_buffer"], opt.state_dict()["state"][0]["momentum_buffer"])
+    assert torch.equal(
+        opt2.state_dict()["state"][0]["momentum_buffer"], opt.state_dict()["state"][0]["momentum_buffer"]
+    )
     assert ck2.run_id == ck.run_id  # resuming adopts the run
 
 
@@ -125,4 +128,8 @@ def test_safe_output_path_and_jsonable(tmp_path):
     assert safe_output_path(str(p), overwrite=True) == str(p)
     import numpy as np
 
-    assert jsonable({"a": np.float32(0.5), "b": np.arange(2), "c": torch.tensor(1.5)}) == {"a": 0.5, "b": [0, 1], "c": 1.5}
+    assert jsonable({"a": np.float32(0.5), "b": np.arange(2), "c": torch.tensor(1.5)}) == {
+        "a": 0.5,
+        "b": [0, 1],
+        "c": 1.5,
+    }

@@ -1,4 +1,5 @@
 """Argument parser, --task mapping, config assembly and run set-up."""
+
 import os
 
 import pytest
@@ -25,15 +26,44 @@ def _parse(*argv):
 
 
 def test_parser_flags_and_trailing_overrides():
-    a = _parse("--config-file", "c.yaml", "--resume", "--num-gpus", "2", "--num-machines", "3",
-               "--machine-rank", "1", "--dist-url", "tcp://10.0.0.1:1234", "--task", "sgcls",
-               "SOLVER.BASE_LR", "0.5", "OUTPUT_DIR", "out")
+    a = _parse(
+        "--config-file",
+        "c.yaml",
+        "--resume",
+        "--num-gpus",
+        "2",
+        "--num-machines",
+        "3",
+        "--machine-rank",
+        "1",
+        "--dist-url",
+        "tcp://10.0.0.1:1234",
+        "--task",
+        "sgcls",
+        "SOLVER.BASE_LR",
+        "0.5",
+        "OUTPUT_DIR",
+        "out",
+    )
     assert (a.config_file, a.resume, a.eval_only, a.num_gpus, a.num_machines, a.machine_rank) == (
-        "c.yaml", True, False, 2, 3, 1)
+        "c.yaml",
+        True,
+        False,
+        2,
+        3,
+        1,
+    )
     assert a.dist_url == "tcp://10.0.0.1:1234" and a.task == "sgcls"
     assert a.opts == ["SOLVER.BASE_LR", "0.5", "OUTPUT_DIR", "out"]
     d = _parse()
-    assert (d.num_gpus, d.num_machines, d.machine_rank, d.dist_url, d.task, d.opts) == (1, 1, 0, "auto", None, [])
+    assert (d.num_gpus, d.num_machines, d.machine_rank, d.dist_url, d.task, d.opts) == (
+        1,
+        1,
+        0,
+        "auto",
+        None,
+        [],
+    )
     with pytest.raises(SystemExit):
         _parse("--task", "detection")
 
@@ -42,12 +72,25 @@ def test_help_lists_every_flag_and_examples(capsys):
     with pytest.raises(SystemExit):
         _parse("--help")
     text = capsys.readouterr().out
-    for flag in ("--config-file", "--resume", "--eval-only", "--num-gpus", "--num-machines", "--machine-rank",
-                 "--dist-url", "--task", "KEY VALUE", "torchrun", "TEST.EXPORT True"):
+    for flag in (
+        "--config-file",
+        "--resume",
+        "--eval-only",
+        "--num-gpus",
+        "--num-machines",
+        "--machine-rank",
+        "--dist-url",
+        "--task",
+        "KEY VALUE",
+        "torchrun",
+        "TEST.EXPORT True",
+    ):
         assert flag in text
 
 
-@pytest.mark.parametrize("task,box,label", [("predcls", True, True), ("sgcls", True, False), ("sgdet", False, False)])
+@pytest.mark.parametrize(
+    "task,box,label", [("predcls", True, True), ("sgcls", True, False), ("sgdet", False, False)]
+)
 def test_task_sets_gt_flags(task, box, label):
     cfg = setup_cfg(_parse("--task", task))
     assert cfg.MODEL.ROI_RELATION_HEAD.USE_GT_BOX is box
@@ -57,7 +100,9 @@ def test_task_sets_gt_flags(task, box, label):
 
 def test_config_file_then_overrides_then_task(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text("SOLVER:\n  BASE_LR: 0.2\n  MAX_ITER: 7\nMODEL:\n  ROI_RELATION_HEAD:\n    USE_GT_BOX: False\n")
+    f.write_text(
+        "SOLVER:\n  BASE_LR: 0.2\n  MAX_ITER: 7\nMODEL:\n  ROI_RELATION_HEAD:\n    USE_GT_BOX: False\n"
+    )
     cfg = setup_cfg(_parse("--config-file", str(f), "--task", "predcls", "SOLVER.MAX_ITER", "9"))
     assert cfg.SOLVER.BASE_LR == pytest.approx(0.2) and cfg.SOLVER.MAX_ITER == 9
     assert cfg.MODEL.ROI_RELATION_HEAD.USE_GT_BOX is True  # --task wins over the file

@@ -1,4 +1,5 @@
 """Distributed training on CPU: 2 gloo processes via launch(--num-gpus 2) and via torchrun."""
+
 import os
 import subprocess
 import sys
@@ -36,15 +37,26 @@ def _worker(out_dir):
     from _engine_toys import ToyTrainer, toy_cfg
     from sgg.utils.seed import seed_all_rng
 
-    cfg = toy_cfg(os.path.join(out_dir, "run"), SOLVER__MAX_ITER=4, SOLVER__CHECKPOINT_PERIOD=2, TEST__EVAL_PERIOD=0)
+    cfg = toy_cfg(
+        os.path.join(out_dir, "run"), SOLVER__MAX_ITER=4, SOLVER__CHECKPOINT_PERIOD=2, TEST__EVAL_PERIOD=0
+    )
     seed_all_rng(cfg.SEED + rank)
     trainer = ToyTrainer(cfg)
     trainer.resume_or_load()
     results = trainer.train()
     final = comm.all_gather([p.detach().clone() for p in trainer.model.module.parameters()])
     if rank == 0:
-        torch.save({"grad": grad, "weights": weights, "reduced": float(reduced["v"]), "objs": objs,
-                    "results": results, "final": final}, os.path.join(out_dir, "result.pth"))
+        torch.save(
+            {
+                "grad": grad,
+                "weights": weights,
+                "reduced": float(reduced["v"]),
+                "objs": objs,
+                "results": results,
+                "final": final,
+            },
+            os.path.join(out_dir, "result.pth"),
+        )
 
 
 def test_two_cpu_processes_with_launch(tmp_path):
@@ -79,10 +91,26 @@ def test_torchrun_environment_is_joined(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(_TORCHRUN_SCRIPT))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        "OMP_NUM_THREADS": "1",
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script), str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            str(script),
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = torch.load(str(tmp_path / "torchrun.pth"), weights_only=True)

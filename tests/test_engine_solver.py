@@ -1,4 +1,5 @@
 """Optimizer parameter groups and LR schedules (hand-computed values)."""
+
 import math
 
 import pytest
@@ -100,11 +101,15 @@ def test_param_groups_no_decay_on_norms_and_biases():
     ids = lambda ps: {id(p) for p in ps}  # noqa: E731
     assert decay["weight_decay"] == 1e-4 and no_decay["weight_decay"] == 0.0
     assert ids(decay["params"]) == ids([net.conv.weight, net.fc.weight])
-    assert ids(no_decay["params"]) == ids([net.conv.bias, net.bn.weight, net.bn.bias, net.ln.weight, net.ln.bias])
+    assert ids(no_decay["params"]) == ids(
+        [net.conv.bias, net.bn.weight, net.bn.bias, net.ln.weight, net.ln.bias]
+    )
     assert len(decay["params"]) == 2  # shared weight counted once; frozen layer left out
 
 
-@pytest.mark.parametrize("name,cls", [("SGD", torch.optim.SGD), ("AdamW", torch.optim.AdamW), ("Adam", torch.optim.Adam)])
+@pytest.mark.parametrize(
+    "name,cls", [("SGD", torch.optim.SGD), ("AdamW", torch.optim.AdamW), ("Adam", torch.optim.Adam)]
+)
 def test_build_optimizer_types_and_groups(name, cls):
     cfg = _cfg(OPTIMIZER=name, WEIGHT_DECAY=0.01, WEIGHT_DECAY_NORM=0.0)
     opt = build_optimizer(cfg, _Net())

@@ -1,4 +1,5 @@
 """Training loop: exact resume, NaN stop, metrics.json / tensorboard, evaluation, clipping."""
+
 import glob
 import json
 import os
@@ -99,7 +100,12 @@ def test_nan_loss_stops_with_clear_message(tmp_path):
     with pytest.raises(FloatingPointError) as e:
         t.train()
     msg = str(e.value)
-    assert "NaN" in msg and "iteration 3" in msg and "loss_mse" in msg and "loss_l1" not in msg.split("values")[0]
+    assert (
+        "NaN" in msg
+        and "iteration 3" in msg
+        and "loss_mse" in msg
+        and "loss_l1" not in msg.split("values")[0]
+    )
     assert "BASE_LR" in msg
     assert t.iter == 3
     # no final evaluation and no final checkpoint after the failure

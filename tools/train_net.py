@@ -6,6 +6,7 @@
 
 Run ``python tools/train_net.py --help`` for distributed options and more examples.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,11 +30,15 @@ def main(args):
         checkpointer = SGGCheckpointer(model, cfg.OUTPUT_DIR)
         if args.resume and checkpointer.has_checkpoint():
             weights = checkpointer.get_checkpoint_file()
-            logging.getLogger("sgg").info("--resume with --eval-only: evaluating %s instead of MODEL.WEIGHTS", weights)
+            logging.getLogger("sgg").info(
+                "--resume with --eval-only: evaluating %s instead of MODEL.WEIGHTS", weights
+            )
         else:
             weights = cfg.MODEL.WEIGHTS
             if not weights:
-                raise ValueError("--eval-only needs trained weights: pass MODEL.WEIGHTS path/to/model_final.pth")
+                raise ValueError(
+                    "--eval-only needs trained weights: pass MODEL.WEIGHTS path/to/model_final.pth"
+                )
         checkpointer.load(weights, checkpointables=[])
         return Trainer.test(cfg, model)
     trainer = Trainer(cfg)
@@ -47,8 +52,12 @@ def cli(argv=None):
     """Parse the command line and launch :func:`main` in every process."""
     args = default_argument_parser().parse_args(argv)
     return launch(
-        main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-        dist_url=args.dist_url, args=(args,),
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
     )
 
 

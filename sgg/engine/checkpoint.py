@@ -10,6 +10,7 @@ Differences from fvcore's :class:`~fvcore.common.checkpoint.Checkpointer`:
   of a different run raises instead of silently replacing it. Resuming adopts the run id of
   the checkpoint, so a resumed run may update its own files.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,7 +56,8 @@ class SGGCheckpointer(Checkpointer):
         **checkpointables: Any,
     ) -> None:
         super().__init__(
-            unwrap_model(model), save_dir,
+            unwrap_model(model),
+            save_dir,
             save_to_disk=comm.is_main_process() if save_to_disk is None else save_to_disk,
             **checkpointables,
         )

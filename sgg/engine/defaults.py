@@ -1,4 +1,5 @@
 """Command-line conventions shared by the tools: argument parser, config assembly, run set-up."""
+
 from __future__ import annotations
 
 import argparse
@@ -56,25 +57,37 @@ def default_argument_parser(epilog: Optional[str] = None) -> argparse.ArgumentPa
     )
     parser.add_argument("--config-file", default="", metavar="FILE", help="YAML config file (may use _BASE_)")
     parser.add_argument(
-        "--resume", action="store_true",
+        "--resume",
+        action="store_true",
         help="continue from OUTPUT_DIR/last_checkpoint (model, optimizer, schedule, iteration, RNG); "
         "without it, training starts at iteration 0 from MODEL.WEIGHTS",
     )
-    parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS on DATASETS.TEST, no training")
     parser.add_argument(
-        "--task", choices=sorted(TASKS),
+        "--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS on DATASETS.TEST, no training"
+    )
+    parser.add_argument(
+        "--task",
+        choices=sorted(TASKS),
         help="predcls: GT boxes and labels; sgcls: GT boxes; sgdet: detected boxes "
         "(sets MODEL.ROI_RELATION_HEAD.USE_GT_BOX and USE_GT_OBJECT_LABEL)",
     )
-    parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine (CPU processes without a GPU)")
-    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
-    parser.add_argument("--machine-rank", type=int, default=0, help="rank of this machine (0 .. num-machines-1)")
     parser.add_argument(
-        "--dist-url", default="auto",
+        "--num-gpus", type=int, default=1, help="processes per machine (CPU processes without a GPU)"
+    )
+    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
+    parser.add_argument(
+        "--machine-rank", type=int, default=0, help="rank of this machine (0 .. num-machines-1)"
+    )
+    parser.add_argument(
+        "--dist-url",
+        default="auto",
         help="rendezvous URL of the process group, tcp://host:port; 'auto' = a free port on this machine",
     )
     parser.add_argument(
-        "opts", default=None, nargs=argparse.REMAINDER, metavar="KEY VALUE",
+        "opts",
+        default=None,
+        nargs=argparse.REMAINDER,
+        metavar="KEY VALUE",
         help="config overrides as KEY VALUE pairs, e.g. SOLVER.BASE_LR 0.01 OUTPUT_DIR output/run1",
     )
     return parser
@@ -98,7 +111,9 @@ def setup_cfg(args: argparse.Namespace):
         for key, want in (("USE_GT_BOX", gt_box), ("USE_GT_OBJECT_LABEL", gt_label)):
             full = f"MODEL.ROI_RELATION_HEAD.{key}"
             if full in opts[0::2] and getattr(rh, key) != want:
-                raise ValueError(f"--task {task} needs {full} {want}, but the command line sets it to {getattr(rh, key)}")
+                raise ValueError(
+                    f"--task {task} needs {full} {want}, but the command line sets it to {getattr(rh, key)}"
+                )
         rh.USE_GT_BOX, rh.USE_GT_OBJECT_LABEL = gt_box, gt_label
     cfg.freeze()
     return cfg
@@ -118,7 +133,11 @@ def _environment_info() -> str:
         f"python {platform.python_version()} on {platform.platform()}",
         f"torch {torch.__version__}, torchvision {torchvision.__version__}",
         f"CUDA available: {torch.cuda.is_available()}"
-        + (f", {torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""),
+        + (
+            f", {torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+            if torch.cuda.is_available()
+            else ""
+        ),
         f"processes: {comm.get_world_size()}, torch threads: {torch.get_num_threads()}",
     ]
     return "\n".join(lines)
@@ -166,7 +185,9 @@ def default_setup(cfg, args: argparse.Namespace) -> None:
         cfg.freeze()
 
     if comm.is_main_process():
-        path = os.path.join(out, "inference", "config.yaml") if eval_only else os.path.join(out, "config.yaml")
+        path = (
+            os.path.join(out, "inference", "config.yaml") if eval_only else os.path.join(out, "config.yaml")
+        )
         atomic_write_text(path, cfg.dump())
         log.info("Full config saved to %s", path)
     log.debug("Running with full config:\n%s", cfg)

@@ -1,4 +1,5 @@
 """Hooks of the training loop: timing, LR schedule, checkpoints, evaluation, writers, progress bar."""
+
 from __future__ import annotations
 
 import logging
@@ -15,7 +16,12 @@ from ..utils.seed import get_rng_states, set_rng_states
 from .train_loop import HookBase
 
 __all__ = [
-    "IterationTimer", "LRScheduler", "PeriodicCheckpointer", "EvalHook", "PeriodicWriter", "ProgressBar",
+    "IterationTimer",
+    "LRScheduler",
+    "PeriodicCheckpointer",
+    "EvalHook",
+    "PeriodicWriter",
+    "ProgressBar",
     "flatten_results",
 ]
 
@@ -60,11 +66,15 @@ class IterationTimer(HookBase):
 class LRScheduler(HookBase):
     """Record the learning rate used in the step (scalar ``lr``), then step the schedule."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler
+    ) -> None:
         self.optimizer = optimizer
         self.scheduler = scheduler
         # report the group with most parameters (the main LR, not the norm/bias group)
-        self._group = max(range(len(optimizer.param_groups)), key=lambda i: len(optimizer.param_groups[i]["params"]))
+        self._group = max(
+            range(len(optimizer.param_groups)), key=lambda i: len(optimizer.param_groups[i]["params"])
+        )
 
     def after_step(self) -> None:  # noqa: D102
         lr = self.optimizer.param_groups[self._group]["lr"]
@@ -92,7 +102,9 @@ class PeriodicCheckpointer(HookBase):
 
     def before_train(self) -> None:  # noqa: D102
         self._periodic = _FvPeriodicCheckpointer(
-            self.checkpointer, self.period, max_iter=self.trainer.max_iter,
+            self.checkpointer,
+            self.period,
+            max_iter=self.trainer.max_iter,
             max_to_keep=self.max_to_keep if self.max_to_keep and self.max_to_keep > 0 else None,
         )
 
@@ -192,8 +204,12 @@ class ProgressBar(HookBase):
 
         disable = (not comm.is_main_process()) if self.disable is None else self.disable
         self._bar = tqdm(
-            total=self.trainer.max_iter, initial=self.trainer.start_iter, desc="train", unit="it",
-            dynamic_ncols=True, disable=disable,
+            total=self.trainer.max_iter,
+            initial=self.trainer.start_iter,
+            desc="train",
+            unit="it",
+            dynamic_ncols=True,
+            disable=disable,
         )
 
     def after_step(self) -> None:  # noqa: D102

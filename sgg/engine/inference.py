@@ -1,4 +1,5 @@
 """Run a model over a dataset: evaluation and (optionally) scene-graph export."""
+
 from __future__ import annotations
 
 import contextlib
@@ -89,8 +90,14 @@ def inference_on_dataset(
     num_images, compute = 0, 0.0
     start = time.perf_counter()
     with inference_context(model), torch.no_grad():
-        for batch in tqdm(data_loader, total=total, desc=desc, unit="batch", disable=not comm.is_main_process(),
-                          dynamic_ncols=True):
+        for batch in tqdm(
+            data_loader,
+            total=total,
+            desc=desc,
+            unit="batch",
+            disable=not comm.is_main_process(),
+            dynamic_ncols=True,
+        ):
             t0 = time.perf_counter()
             outputs = model(move_to_device(batch, device))
             if device.type == "cuda":
@@ -98,7 +105,9 @@ def inference_on_dataset(
             compute += time.perf_counter() - t0
             records: List[Any] = [getattr(s, "record", s) for s in batch]
             if len(outputs) != len(records):
-                raise ValueError(f"The model returned {len(outputs)} predictions for a batch of {len(records)} images")
+                raise ValueError(
+                    f"The model returned {len(outputs)} predictions for a batch of {len(records)} images"
+                )
             if evaluator is not None:
                 evaluator.process(records, outputs)
             if exporter is not None:
@@ -107,8 +116,12 @@ def inference_on_dataset(
     elapsed = time.perf_counter() - start
     logger.info(
         "%s: %d images in %s (%.4f s/img compute, %.4f s/img total) on %d process(es)",
-        desc, num_images, datetime.timedelta(seconds=int(elapsed)), compute / max(num_images, 1),
-        elapsed / max(num_images, 1), comm.get_world_size(),
+        desc,
+        num_images,
+        datetime.timedelta(seconds=int(elapsed)),
+        compute / max(num_images, 1),
+        elapsed / max(num_images, 1),
+        comm.get_world_size(),
     )
     results = evaluator.evaluate() if evaluator is not None else {}
     if exporter is not None:

@@ -12,6 +12,7 @@ Three ways to run distributed training with the same script:
 The backend is NCCL when CUDA is available and gloo otherwise. On a machine without a GPU,
 ``--num-gpus N`` starts N CPU processes that train with gloo (useful for tests and debugging).
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,8 +58,14 @@ def _env_world() -> Optional[Tuple[int, int, int, int, str]]:
 
 
 def _init_and_run(
-    rank: int, world_size: int, local_rank: int, local_size: int, init_method: str,
-    main_func: Callable[..., Any], args: tuple, timeout: timedelta,
+    rank: int,
+    world_size: int,
+    local_rank: int,
+    local_size: int,
+    init_method: str,
+    main_func: Callable[..., Any],
+    args: tuple,
+    timeout: timedelta,
 ) -> Any:
     backend = _backend()
     if backend == "nccl":
@@ -84,8 +91,14 @@ def _init_and_run(
 
 
 def _spawn_worker(
-    local_rank: int, main_func: Callable[..., Any], world_size: int, num_per_machine: int,
-    machine_rank: int, dist_url: str, args: tuple, timeout: timedelta,
+    local_rank: int,
+    main_func: Callable[..., Any],
+    world_size: int,
+    num_per_machine: int,
+    machine_rank: int,
+    dist_url: str,
+    args: tuple,
+    timeout: timedelta,
 ) -> None:
     rank = machine_rank * num_per_machine + local_rank
     _init_and_run(rank, world_size, local_rank, num_per_machine, dist_url, main_func, args, timeout)

@@ -6,6 +6,7 @@ iteration inside an :class:`~sgg.utils.events.EventStorage` and calls the hooks 
 a dict; entries whose name contains ``"loss"`` are summed, others are logged), a finite-loss
 check, backward (with a CUDA ``GradScaler`` under AMP), gradient clipping and the optimizer step.
 """
+
 from __future__ import annotations
 
 import logging
@@ -145,7 +146,9 @@ class SimpleTrainer(TrainerBase):
         self.device = next(model.parameters()).device
         self.amp = bool(amp) and self.device.type == "cuda"
         if amp and not self.amp:
-            logger.info("SOLVER.AMP.ENABLED is ignored: mixed precision needs CUDA, the model is on %s", self.device)
+            logger.info(
+                "SOLVER.AMP.ENABLED is ignored: mixed precision needs CUDA, the model is on %s", self.device
+            )
         self.grad_scaler = torch.amp.GradScaler("cuda") if self.amp else None
         self._data_iter = None
         self.batches_consumed = 0  # batches drawn by training; restored on resume
@@ -161,8 +164,11 @@ class SimpleTrainer(TrainerBase):
         """
         n = self.batches_consumed
         target = None
-        for obj in (self.data_loader, getattr(self.data_loader, "batch_sampler", None),
-                    getattr(self.data_loader, "sampler", None)):
+        for obj in (
+            self.data_loader,
+            getattr(self.data_loader, "batch_sampler", None),
+            getattr(self.data_loader, "sampler", None),
+        ):
             if obj is not None and callable(getattr(obj, "resume_from_batch", None)):
                 target = obj
                 break
@@ -173,7 +179,8 @@ class SimpleTrainer(TrainerBase):
             self._data_iter = iter(self.data_loader)
             if n:
                 logger.warning(
-                    "The data loader has no resume_from_batch(); fast-forwarding %d batches to the saved position", n
+                    "The data loader has no resume_from_batch(); fast-forwarding %d batches to the saved position",
+                    n,
                 )
                 for _ in range(n):
                     next(self._data_iter)
@@ -204,7 +211,9 @@ class SimpleTrainer(TrainerBase):
         with torch.autocast(device_type=self.device.type, enabled=self.amp):
             out = self.model(batch)
         if not isinstance(out, dict):
-            raise TypeError(f"In training mode the model must return a dict of losses, got {type(out).__name__}")
+            raise TypeError(
+                f"In training mode the model must return a dict of losses, got {type(out).__name__}"
+            )
         loss_dict = {k: v for k, v in out.items() if "loss" in k}
         if not loss_dict:
             raise ValueError(f"The model returned no entry whose name contains 'loss': {sorted(out)}")

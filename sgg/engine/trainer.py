@@ -11,6 +11,7 @@ The default builders import the toolkit's modules lazily: ``sgg.modeling.build.b
 ``sgg.data.build.build_train_loader/build_test_loader``, ``sgg.data.catalog.MetadataCatalog``,
 ``sgg.evaluation.base.build_evaluator`` and ``sgg.export.scene_graph_json.write_scene_graphs``.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,9 @@ def resolve_device(cfg) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise RuntimeError("MODEL.DEVICE is 'cuda' but CUDA is not available; use MODEL.DEVICE cpu or auto")
+            raise RuntimeError(
+                "MODEL.DEVICE is 'cuda' but CUDA is not available; use MODEL.DEVICE cpu or auto"
+            )
         if name == "cuda":
             return torch.device("cuda", torch.cuda.current_device())
     return torch.device(name)
@@ -78,8 +81,11 @@ class SGGTrainer(SimpleTrainer):
         ddp_model = create_ddp_model(model, bool(cfg.FIND_UNUSED_PARAMETERS))
         clip = cfg.SOLVER.CLIP_GRADIENTS
         super().__init__(
-            ddp_model, data_loader, optimizer,
-            grad_clip_norm=float(clip.MAX_NORM) if clip.ENABLED else None, amp=bool(cfg.SOLVER.AMP.ENABLED),
+            ddp_model,
+            data_loader,
+            optimizer,
+            grad_clip_norm=float(clip.MAX_NORM) if clip.ENABLED else None,
+            amp=bool(cfg.SOLVER.AMP.ENABLED),
         )
         self.cfg = cfg
         self.scheduler = self.build_lr_scheduler(cfg, optimizer)
@@ -114,7 +120,9 @@ class SGGTrainer(SimpleTrainer):
                 if len(rng) != comm.get_world_size():
                     logger.warning(
                         "Checkpoint was written by %d processes, now %d: the continued run will not repeat the "
-                        "original one exactly", len(rng), comm.get_world_size(),
+                        "original one exactly",
+                        len(rng),
+                        comm.get_world_size(),
                     )
                 self._resume_rng_states = rng
             logger.info("Resumed from %s at iteration %d", path, self.start_iter)
@@ -143,7 +151,9 @@ class SGGTrainer(SimpleTrainer):
             hooks.LRScheduler(self.optimizer, self.scheduler),
             hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, cfg.SOLVER.MAX_KEEP),
             self._eval_hook,
-            hooks.PeriodicWriter(self.build_writers(), period=cfg.LOG_PERIOD) if comm.is_main_process() else None,
+            hooks.PeriodicWriter(self.build_writers(), period=cfg.LOG_PERIOD)
+            if comm.is_main_process()
+            else None,
             hooks.ProgressBar(),
         ]
 
@@ -213,16 +223,26 @@ class SGGTrainer(SimpleTrainer):
 
         def write(p: str, predictions: Dict[str, Any]) -> None:
             write_scene_graphs(
-                p, predictions, mode=mode, dataset=dataset_name, object_classes=meta.object_classes,
-                predicate_classes=meta.predicate_classes, config=cfg,
-                full_scores=bool(cfg.TEST.EXPORT_FULL_SCORES), overwrite=False,
+                p,
+                predictions,
+                mode=mode,
+                dataset=dataset_name,
+                object_classes=meta.object_classes,
+                predicate_classes=meta.predicate_classes,
+                config=cfg,
+                full_scores=bool(cfg.TEST.EXPORT_FULL_SCORES),
+                overwrite=False,
             )
 
         return SceneGraphExporter(path, write)
 
     @classmethod
     def test(
-        cls, cfg, model: nn.Module, dataset_names: Optional[Sequence[str]] = None, export: Optional[bool] = None,
+        cls,
+        cfg,
+        model: nn.Module,
+        dataset_names: Optional[Sequence[str]] = None,
+        export: Optional[bool] = None,
     ) -> Dict[str, Any]:
         """Evaluate ``model`` on each dataset (default ``DATASETS.TEST``).
 
@@ -239,7 +259,9 @@ class SGGTrainer(SimpleTrainer):
                 os.makedirs(out_dir, exist_ok=True)
             loader = cls.build_test_loader(cfg, name)
             evaluator = cls.build_evaluator(cfg, name, out_dir)
-            exporter = cls.build_exporter(cfg, name, os.path.join(out_dir, "scene_graphs.json")) if export else None
+            exporter = (
+                cls.build_exporter(cfg, name, os.path.join(out_dir, "scene_graphs.json")) if export else None
+            )
             res = inference_on_dataset(model, loader, evaluator, exporter, desc=f"eval {name}")
             results[name] = res
             if comm.is_main_process() and res:

@@ -1,4 +1,5 @@
 """Build the optimizer and the learning-rate schedule from ``cfg.SOLVER``."""
+
 from __future__ import annotations
 
 import logging
@@ -13,7 +14,10 @@ from .lr_scheduler import LRMultiplier, WarmupParamScheduler
 __all__ = ["get_param_groups", "build_optimizer", "build_lr_scheduler"]
 
 _NORM_TYPES = (
-    nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm,
+    nn.modules.batchnorm._BatchNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.modules.instancenorm._InstanceNorm,
     nn.LocalResponseNorm,
 )
 
@@ -99,7 +103,9 @@ def build_lr_scheduler(cfg, optimizer: torch.optim.Optimizer) -> LRMultiplier:
         steps = [int(x) for x in s.STEPS if int(x) < max_iter]
         if len(steps) != len(s.STEPS):
             logging.getLogger(__name__).warning(
-                "SOLVER.STEPS %s has entries >= SOLVER.MAX_ITER %d; they are ignored", tuple(s.STEPS), max_iter
+                "SOLVER.STEPS %s has entries >= SOLVER.MAX_ITER %d; they are ignored",
+                tuple(s.STEPS),
+                max_iter,
             )
         sched = MultiStepParamScheduler(
             values=[s.GAMMA**k for k in range(len(steps) + 1)], milestones=steps, num_updates=max_iter

@@ -4,6 +4,7 @@ A schedule is an fvcore ``ParamScheduler`` giving a *multiplier* of each group's
 function of training progress in [0, 1); :class:`LRMultiplier` applies it to an optimizer once
 per iteration.
 """
+
 from __future__ import annotations
 
 from typing import List
@@ -34,7 +35,9 @@ class WarmupParamScheduler(CompositeParamScheduler):
 
     def __init__(self, scheduler: ParamScheduler, warmup_factor: float, warmup_length: float) -> None:
         if not 0.0 <= warmup_length < 1.0:
-            raise ValueError(f"warmup_length must be in [0, 1); got {warmup_length} (WARMUP_ITERS >= MAX_ITER?)")
+            raise ValueError(
+                f"warmup_length must be in [0, 1); got {warmup_length} (WARMUP_ITERS >= MAX_ITER?)"
+            )
         end_value = scheduler(warmup_length)
         start_value = warmup_factor * end_value
         if warmup_length == 0.0:

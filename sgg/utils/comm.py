@@ -4,6 +4,7 @@ Every function works with and without ``torch.distributed`` initialised, so sing
 code paths need no special casing. :func:`sgg.engine.launch.launch` records the per-machine
 ("local") rank and size here.
 """
+
 from __future__ import annotations
 
 import functools
@@ -13,8 +14,17 @@ import torch
 import torch.distributed as dist
 
 __all__ = [
-    "get_world_size", "get_rank", "get_local_rank", "get_local_size", "is_main_process",
-    "synchronize", "all_gather", "gather", "broadcast_object", "reduce_dict", "shared_random_seed",
+    "get_world_size",
+    "get_rank",
+    "get_local_rank",
+    "get_local_size",
+    "is_main_process",
+    "synchronize",
+    "all_gather",
+    "gather",
+    "broadcast_object",
+    "reduce_dict",
+    "shared_random_seed",
     "set_local_info",
 ]
 

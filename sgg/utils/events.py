@@ -8,13 +8,13 @@ The trainer opens an :class:`EventStorage`; code running inside it calls
 * :class:`TensorboardWriter`: tensorboard event files in the output folder;
 * :class:`CommonMetricPrinter`: one log line with ETA, losses, time, learning rate and memory.
 """
+
 from __future__ import annotations
 
 import datetime
 import json
 import logging
 import os
-import time
 from collections import defaultdict
 from typing import Dict, List, Optional, Tuple
 
@@ -24,7 +24,11 @@ from fvcore.common.history_buffer import HistoryBuffer
 from .io import atomic_write_text
 
 __all__ = [
-    "EventStorage", "get_event_storage", "EventWriter", "JSONWriter", "TensorboardWriter",
+    "EventStorage",
+    "get_event_storage",
+    "EventWriter",
+    "JSONWriter",
+    "TensorboardWriter",
     "CommonMetricPrinter",
 ]
 
@@ -201,7 +205,6 @@ class CommonMetricPrinter(EventWriter):
         self.logger = logging.getLogger("sgg.engine")
         self.max_iter = max_iter
         self.window_size = window_size
-        self._last = None  # (iteration, wall time) for an ETA before "time" exists
 
     def _eta(self, storage: EventStorage) -> str:
         if self.max_iter is None:

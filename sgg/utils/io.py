@@ -4,6 +4,7 @@ A write goes to a temporary file in the destination folder and is moved into pla
 ``os.replace``, so readers never see a half-written file and a crash leaves the previous
 version intact.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,7 +15,12 @@ from typing import Any, Callable, IO
 import torch
 
 __all__ = [
-    "atomic_write_bytes", "atomic_write_text", "atomic_torch_save", "atomic_write_with", "safe_output_path", "jsonable",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_torch_save",
+    "atomic_write_with",
+    "safe_output_path",
+    "jsonable",
 ]
 
 

@@ -1,4 +1,5 @@
 """Logging set-up: console on rank 0, ``log.txt`` in the output folder on rank 0."""
+
 from __future__ import annotations
 
 import logging

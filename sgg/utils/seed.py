@@ -1,4 +1,5 @@
 """Seeding of every random number generator the toolkit uses."""
+
 from __future__ import annotations
 
 import logging
@@ -20,9 +21,9 @@ def seed_all_rng(seed: int | None = None) -> int:
     and logs it, so a run can be repeated with ``SEED <value>``.
     """
     if seed is None or seed < 0:
-        seed = (
-            os.getpid() + int(datetime.now().strftime("%S%f")) + int.from_bytes(os.urandom(2), "big")
-        ) % (2**31)
+        seed = (os.getpid() + int(datetime.now().strftime("%S%f")) + int.from_bytes(os.urandom(2), "big")) % (
+            2**31
+        )
         logging.getLogger(__name__).info("Using a random seed: %d (set SEED %d to repeat)", seed, seed)
     random.seed(seed)
     np.random.seed(seed % (2**32))
@@ -39,8 +40,13 @@ def get_rng_states() -> Dict[str, Any]:
     py_state = random.getstate()
     states: Dict[str, Any] = {
         "python": [py_state[0], list(py_state[1]), py_state[2]],
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
-                  int(np_state[3]), float(np_state[4])],
+        "numpy": [
+            np_state[0],
+            torch.from_numpy(np_state[1].astype(np.int64)),
+            int(np_state[2]),
+            int(np_state[3]),
+            float(np_state[4]),
+        ],
         "torch": torch.get_rng_state(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
