@@ -63,7 +63,7 @@ COMMON = (
 def test_train_resume_and_eval_only_export(train_net, tmp_path):
     out = str(tmp_path / "run")
     res = train_net.cli(["--task", "sgcls", "OUTPUT_DIR", out, "SOLVER.MAX_ITER", "4", *COMMON])
-    assert res["toy_val"]["toy"]["num_images"] == 8
+    assert res["toy_val"]["toy"]["num_images"] == 8 and res["toy_test"]["toy"]["num_images"] == 8
     for name in (
         "config.yaml",
         "log.txt",
@@ -72,6 +72,7 @@ def test_train_resume_and_eval_only_export(train_net, tmp_path):
         "last_checkpoint",
         "model_0000003.pth",
         os.path.join("inference", "toy_val", "metrics.json"),
+        os.path.join("inference", "toy_test", "metrics.json"),
     ):
         assert os.path.exists(os.path.join(out, name)), name
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(out))

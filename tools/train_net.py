@@ -15,7 +15,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a source checkout
 
-from sgg.engine import SGGCheckpointer, SGGTrainer, default_argument_parser, default_setup, launch, setup_cfg  # noqa: E402
+from sgg.engine import (
+    unwrap_model,
+    SGGCheckpointer,
+    SGGTrainer,
+    default_argument_parser,
+    default_setup,
+    launch,
+    setup_cfg,
+)  # noqa: E402
 from sgg.utils import comm  # noqa: E402
 
 Trainer = SGGTrainer  # replace with a subclass to customise models, loaders or evaluators
@@ -43,8 +51,10 @@ def main(args):
         return Trainer.test(cfg, model)
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
-    results = trainer.train()
+    results = dict(trainer.train() or {})  # last evaluation on DATASETS.VAL
     comm.synchronize()
+    if cfg.DATASETS.TEST:  # final test of the trained model (export only with --eval-only)
+        results.update(Trainer.test(cfg, unwrap_model(trainer.model), export=False))
     return results
 
 
