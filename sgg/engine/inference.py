@@ -86,7 +86,10 @@ def inference_on_dataset(
     if evaluator is not None:
         evaluator.reset()
     device = next(model.parameters()).device
-    total = len(data_loader) if hasattr(data_loader, "__len__") else None
+    try:
+        total: Optional[int] = len(data_loader)  # type: ignore[arg-type]
+    except TypeError:  # iterable-style datasets have no length
+        total = None
     num_images, compute = 0, 0.0
     start = time.perf_counter()
     with inference_context(model), torch.no_grad():
