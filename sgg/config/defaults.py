@@ -72,6 +72,7 @@ def _base_config() -> CN:
     _C.SOLVER.GAMMA = 0.1  # LR decay factor at each step
     _C.SOLVER.WARMUP_ITERS = 500  # linear warm-up length
     _C.SOLVER.WARMUP_FACTOR = 0.1  # LR factor at the start of warm-up
+    _C.SOLVER.BASE_LR_END = 0.0  # WarmupCosineLR: learning rate at MAX_ITER
     _C.SOLVER.CLIP_GRADIENTS = CN()
     _C.SOLVER.CLIP_GRADIENTS.ENABLED = True  # clip the global gradient norm
     _C.SOLVER.CLIP_GRADIENTS.MAX_NORM = 5.0  # max global gradient norm (SGB: 5)
@@ -102,6 +103,7 @@ def _base_config() -> CN:
     _C.SEED = -1  # global seed; -1 = random (logged)
     _C.CUDNN_BENCHMARK = False  # torch.backends.cudnn.benchmark
     _C.LOG_PERIOD = 20  # log training metrics every N iterations
+    _C.FIND_UNUSED_PARAMETERS = False  # DDP find_unused_parameters (True when some heads skip parameters)
     return _C
 
 

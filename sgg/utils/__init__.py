@@ -1,0 +1,1 @@
+"""Utilities: process-group helpers, logging, events, seeding, atomic file writes."""
