@@ -216,7 +216,6 @@ def _toy_split(mode: str, n_pred: int, seed: int = 11):
 
 @pytest.mark.parametrize("mode", ["predcls", "sgdet"])
 def test_compact_and_full_predictions_give_identical_metrics(mode):
-    # Temporary guard while the evaluator lives on another branch; remove after the merge.
     from sgg.evaluation import vg_evaluator as vg
     from sgg.evaluation import oi_evaluator as oi
     n_pred = 12
