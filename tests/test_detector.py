@@ -191,3 +191,16 @@ def test_build_from_config_with_preset_and_weights(tmp_path):
     cfg.merge_from_list(["MODEL.DETECTOR.BACKEND", "mmdet"])
     with pytest.raises(KeyError, match="torchvision"):
         build_detector(cfg)
+
+
+def test_toy_config_file_builds_the_toy_preset():
+    import os
+
+    cfg = get_cfg()
+    cfg.merge_from_file(os.path.join(os.path.dirname(__file__), "..", "configs", "toy", "detector.yaml"))
+    model = build_detector(cfg)
+    assert model.arch == "toy_resnet18_fpn" and model.num_classes == 25
+    assert model.box_feature_dim == 512 and model.fpn_channels == 128
+    assert model.backbone.box_in_features == ["p3", "p4", "p5"]
+    assert model.box_pooler.scales == (1 / 8, 1 / 16, 1 / 32)
+    assert abs(sum(p.numel() for p in model.parameters()) / 1e6 - 15.4) < 0.1  # design.md section 7
