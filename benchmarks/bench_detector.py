@@ -1,7 +1,8 @@
 """Speed of the torchvision detector presets on synthetic images (CPU): train s/iter, inference ms/img.
 
-    python benchmarks/bench_detector.py [--archs toy_resnet18_fpn ...] [--size 256] [--batch 4] [--threads 1]
+python benchmarks/bench_detector.py [--archs toy_resnet18_fpn ...] [--size 256] [--batch 4] [--threads 1]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,20 @@ def synthetic_batch(n: int, size: int, num_classes: int, rng: np.random.Generato
         boxes = np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
         labels = rng.integers(1, num_classes, size=k)
         for (x1, y1, x2, y2), lab in zip(boxes.astype(int), labels):
-            img[:, y1:y2, x1:x2] = torch.tensor([(lab * 37 % 255) / 255, (lab * 91 % 255) / 255, (lab * 53 % 255) / 255])[:, None, None]
+            img[:, y1:y2, x1:x2] = torch.tensor(
+                [(lab * 37 % 255) / 255, (lab * 91 % 255) / 255, (lab * 53 % 255) / 255]
+            )[:, None, None]
         rec = SceneGraphRecord(i, f"{i}.jpg", size, size, boxes, labels, np.zeros((0, 3)))
-        out.append(ImageSample(img, rec, torch.from_numpy(boxes), torch.from_numpy(labels).long(),
-                               torch.zeros(0, 3, dtype=torch.long), (1.0, 1.0)))
+        out.append(
+            ImageSample(
+                img,
+                rec,
+                torch.from_numpy(boxes),
+                torch.from_numpy(labels).long(),
+                torch.zeros(0, 3, dtype=torch.long),
+                (1.0, 1.0),
+            )
+        )
     return out
 
 
@@ -44,7 +55,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    print(f"| arch | params (M) | train s/iter (batch {args.batch}, {args.size} px, {args.threads} thr) | inference ms/img |")
+    print(
+        f"| arch | params (M) | train s/iter (batch {args.batch}, {args.size} px, {args.threads} thr) "
+        "| inference ms/img |"
+    )
     print("|---|---|---|---|")
     for arch in args.archs:
         model = TorchvisionDetector(num_classes=args.num_classes, arch=arch)

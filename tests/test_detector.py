@@ -1,4 +1,5 @@
 """Torchvision Faster R-CNN backend: build, losses, detections contract, overfit, weights I/O."""
+
 import numpy as np
 import pytest
 import torch
@@ -6,14 +7,27 @@ import torch.nn.functional as F
 
 from sgg.config import get_cfg
 from sgg.modeling.detector import (
-    ARCH_PRESETS, DetectorWeightsError, Detections, TorchvisionDetector, build_detector, load_detector_weights,
+    ARCH_PRESETS,
+    DetectorWeightsError,
+    Detections,
+    TorchvisionDetector,
+    build_detector,
+    load_detector_weights,
 )
 from sgg.structures import ImageSample, SceneGraphRecord
 
 LOSS_KEYS = {"loss_rpn_cls", "loss_rpn_loc", "loss_cls", "loss_box_reg"}
 # tiny but complete settings: few proposals / RoIs, narrow FPN and box head
-TINY = dict(fpn_channels=32, mlp_head_dim=64, rpn_pre_nms_top_n=(100, 100), rpn_post_nms_top_n=(50, 50),
-            box_batch_size_per_image=32, rpn_batch_size_per_image=64, score_thresh=0.0, detections_per_img=20)
+TINY = dict(
+    fpn_channels=32,
+    mlp_head_dim=64,
+    rpn_pre_nms_top_n=(100, 100),
+    rpn_post_nms_top_n=(50, 50),
+    box_batch_size_per_image=32,
+    rpn_batch_size_per_image=64,
+    score_thresh=0.0,
+    detections_per_img=20,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -31,10 +45,16 @@ def _sample(boxes, labels, size=(64, 64), colors=None, name="img.jpg"):
     img = torch.full((3, h, w), 0.5)
     palette = {1: (1.0, 0.0, 0.0), 2: (0.0, 0.0, 1.0), 3: (0.0, 1.0, 0.0)}
     for (x1, y1, x2, y2), lab in zip(boxes, labels):
-        img[:, int(y1):int(y2), int(x1):int(x2)] = torch.tensor(palette[lab])[:, None, None]
+        img[:, int(y1) : int(y2), int(x1) : int(x2)] = torch.tensor(palette[lab])[:, None, None]
     rec = SceneGraphRecord(0, name, w, h, np.array(boxes, np.float32), np.array(labels), np.zeros((0, 3)))
-    return ImageSample(img, rec, torch.tensor(boxes, dtype=torch.float32), torch.tensor(labels),
-                       torch.zeros(0, 3, dtype=torch.long), (1.0, 1.0))
+    return ImageSample(
+        img,
+        rec,
+        torch.tensor(boxes, dtype=torch.float32),
+        torch.tensor(labels),
+        torch.zeros(0, 3, dtype=torch.long),
+        (1.0, 1.0),
+    )
 
 
 def _batch():
@@ -150,7 +170,9 @@ def test_weights_round_trip_and_mismatch_errors(tmp_path):
     load_detector_weights(other, str(tmp_path / "full.pth"))
 
     five = TorchvisionDetector(num_classes=5, arch="toy_resnet18_fpn", **TINY)
-    with pytest.raises(DetectorWeightsError, match=r"box_predictor.cls_score.weight.*\(4, 64\).*\(5, 64\)") as e:
+    with pytest.raises(
+        DetectorWeightsError, match=r"box_predictor.cls_score.weight.*\(4, 64\).*\(5, 64\)"
+    ) as e:
         load_detector_weights(five, str(path))
     assert "class count differs" in str(e.value) and "NUM_CLASSES = 5" in str(e.value)
     wide = TorchvisionDetector(num_classes=4, arch="toy_resnet18_fpn", **{**TINY, "mlp_head_dim": 32})
@@ -165,10 +187,18 @@ def test_weights_round_trip_and_mismatch_errors(tmp_path):
 
 def test_build_from_config_with_preset_and_weights(tmp_path):
     cfg = get_cfg()
-    cfg.merge_from_list([
-        "MODEL.DETECTOR.ARCH", "toy_resnet18_fpn", "MODEL.ROI_HEADS.NUM_CLASSES", 4,
-        "MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM", 64, "MODEL.DETECTOR.FPN_CHANNELS", 32,
-    ])
+    cfg.merge_from_list(
+        [
+            "MODEL.DETECTOR.ARCH",
+            "toy_resnet18_fpn",
+            "MODEL.ROI_HEADS.NUM_CLASSES",
+            4,
+            "MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM",
+            64,
+            "MODEL.DETECTOR.FPN_CHANNELS",
+            32,
+        ]
+    )
     model = build_detector(cfg)
     assert isinstance(model, TorchvisionDetector)
     assert model.box_feature_dim == 64 and model.fpn_channels == 32
@@ -184,8 +214,10 @@ def test_build_from_config_with_preset_and_weights(tmp_path):
     with pytest.raises(DetectorWeightsError, match="class count"):
         build_detector(cfg)
     cfg = get_cfg()
-    cfg.merge_from_list(["MODEL.DETECTOR.ARCH", "toy_resnet18_fpn", "MODEL.DETECTOR.ANCHOR_SIZES", "((32,), (64,))"])
-    with pytest.raises(ValueError, match="ANCHOR_SIZES: 2 tuples.*4 levels"):
+    cfg.merge_from_list(
+        ["MODEL.DETECTOR.ARCH", "toy_resnet18_fpn", "MODEL.DETECTOR.ANCHOR_SIZES", "((32,), (64,))"]
+    )
+    with pytest.raises(ValueError, match="ANCHOR_SIZES: 2 tuples but.*4 levels"):
         build_detector(cfg)
     cfg = get_cfg()
     cfg.merge_from_list(["MODEL.DETECTOR.BACKEND", "mmdet"])

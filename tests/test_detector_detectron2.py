@@ -1,4 +1,5 @@
 """detectron2 adapter: runs only where detectron2 is installed; otherwise the clear-error path is tested."""
+
 import importlib.util
 
 import numpy as np
@@ -15,11 +16,18 @@ HAS_D2 = importlib.util.find_spec("detectron2") is not None
 
 def _cfg(num_classes=4):
     cfg = get_cfg()
-    cfg.merge_from_list([
-        "MODEL.DETECTOR.BACKEND", "detectron2", "MODEL.ROI_HEADS.NUM_CLASSES", num_classes,
-        "MODEL.DETECTOR.D2_CONFIG_FILE", "model_zoo:COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml",
-        "MODEL.ROI_HEADS.SCORE_THRESH_TEST", 0.0,
-    ])
+    cfg.merge_from_list(
+        [
+            "MODEL.DETECTOR.BACKEND",
+            "detectron2",
+            "MODEL.ROI_HEADS.NUM_CLASSES",
+            num_classes,
+            "MODEL.DETECTOR.D2_CONFIG_FILE",
+            "model_zoo:COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml",
+            "MODEL.ROI_HEADS.SCORE_THRESH_TEST",
+            0.0,
+        ]
+    )
     return cfg
 
 
@@ -32,8 +40,14 @@ def test_missing_detectron2_gives_install_instructions():
 def _sample(name="a.jpg"):
     boxes = [[8.0, 8.0, 40.0, 50.0], [30.0, 20.0, 60.0, 60.0]]
     rec = SceneGraphRecord(0, name, 64, 64, np.array(boxes, np.float32), np.array([1, 3]), np.zeros((0, 3)))
-    return ImageSample(torch.rand(3, 64, 64), rec, torch.tensor(boxes), torch.tensor([1, 3]),
-                       torch.zeros(0, 3, dtype=torch.long), (1.0, 1.0))
+    return ImageSample(
+        torch.rand(3, 64, 64),
+        rec,
+        torch.tensor(boxes),
+        torch.tensor([1, 3]),
+        torch.zeros(0, 3, dtype=torch.long),
+        (1.0, 1.0),
+    )
 
 
 def test_detectron2_adapter_contract():

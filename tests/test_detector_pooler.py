@@ -1,4 +1,5 @@
 """BoxPooler: detectron2 FPN level assignment and equality with direct roi_align calls."""
+
 import math
 from collections import OrderedDict
 
@@ -48,7 +49,9 @@ def test_pooled_values_equal_direct_roi_align_on_assigned_level():
             side = math.sqrt(float((box[2] - box[0]) * (box[3] - box[1])))
             level = min(max(math.floor(4 + math.log2(side / 224 + 1e-8)), 2), 5)
             roi = torch.cat([torch.tensor([float(img)]), box])[None]
-            ref = roi_align(maps[level - 2], roi, 5, spatial_scale=2.0**-level, sampling_ratio=2, aligned=True)
+            ref = roi_align(
+                maps[level - 2], roi, 5, spatial_scale=2.0**-level, sampling_ratio=2, aligned=True
+            )
             torch.testing.assert_close(out[row : row + 1], ref)
             row += 1
     # boxes of several levels were exercised

@@ -14,11 +14,11 @@ def add_detector_config(cfg: CN) -> None:
     """Add the detector subtree to ``cfg`` in place."""
     cfg.MODEL.DETECTOR = CN()
     cfg.MODEL.DETECTOR.BACKEND = "torchvision"  # "torchvision" (default) or "detectron2" (optional adapter)
-    cfg.MODEL.DETECTOR.ARCH = "resnet50_fpn"  # resnet50_fpn | resnet18_fpn | mobilenet_v3_fpn | toy_resnet18_fpn
+    cfg.MODEL.DETECTOR.ARCH = "resnet50_fpn"  # resnet50_fpn|resnet18_fpn|mobilenet_v3_fpn|toy_resnet18_fpn
     cfg.MODEL.DETECTOR.TRAINABLE_LAYERS = 5  # backbone stages trained, counted from the last (5 = all)
     cfg.MODEL.DETECTOR.NORM = "BN"  # "BN" (trainable BatchNorm) or "FrozenBN"
     cfg.MODEL.DETECTOR.FPN_CHANNELS = 0  # FPN output channels (0 = ARCH preset: 256; toy 128)
-    cfg.MODEL.DETECTOR.RETURNED_LAYERS = ()  # backbone stages (1..4, stride 2**(k+1)) fed to the FPN (() = preset)
+    cfg.MODEL.DETECTOR.RETURNED_LAYERS = ()  # stages (1..4, stride 2**(k+1)) fed to the FPN (() = preset)
     cfg.MODEL.DETECTOR.ANCHOR_SIZES = ()  # one tuple per FPN level incl. the extra pooled one (() = preset)
     cfg.MODEL.DETECTOR.ASPECT_RATIOS = (0.5, 1.0, 2.0)  # anchor aspect ratios (height / width)
     cfg.MODEL.DETECTOR.RPN_PRE_NMS_TOP_N_TRAIN = 0  # RPN proposals per level before NMS, train (0 = preset)
@@ -29,7 +29,7 @@ def add_detector_config(cfg: CN) -> None:
     cfg.MODEL.DETECTOR.RPN_BATCH_SIZE_PER_IMAGE = 256  # anchors sampled per image for the RPN losses
     cfg.MODEL.DETECTOR.BOX_BATCH_SIZE_PER_IMAGE = 0  # RoIs sampled per image for the box head (0 = preset)
     cfg.MODEL.DETECTOR.WEIGHTS = ""  # user weights for the detector (a state_dict file)
-    cfg.MODEL.DETECTOR.D2_CONFIG_FILE = ""  # detectron2 backend only: a detectron2 YAML config (model zoo style)
+    cfg.MODEL.DETECTOR.D2_CONFIG_FILE = ""  # detectron2 backend: its YAML, or model_zoo:<path>
 
     cfg.MODEL.ROI_HEADS = CN()
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 151  # object classes including background (VG-150: 151)
@@ -43,4 +43,4 @@ def add_detector_config(cfg: CN) -> None:
     cfg.MODEL.ROI_BOX_HEAD = CN()
     cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 7  # RoIAlign output size
     cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 2  # RoIAlign sampling ratio
-    cfg.MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM = 0  # width of the 2-FC box head (0 = ARCH preset: 1024; toy 512; SGB 4096)
+    cfg.MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM = 0  # 2-FC box head width (0 = preset: 1024, toy 512; SGB 4096)

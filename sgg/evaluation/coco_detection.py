@@ -1,4 +1,5 @@
 """COCO-style box detection metrics (mAP@0.5, mAP@[.5:.95]) with pycocotools, all in memory."""
+
 from __future__ import annotations
 
 import contextlib
@@ -26,10 +27,16 @@ def _np(x: ArrayLike, dtype) -> np.ndarray:
     return np.asarray(x, dtype=dtype)
 
 
-def detections_to_original(detections, samples: Sequence[ImageSample]) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def detections_to_original(
+    detections, samples: Sequence[ImageSample]
+) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """(boxes, labels, scores) per image in original pixels from network-input ``Detections``."""
     return [
-        (_np(s.to_original(d.boxes.detach().cpu()), np.float32), _np(d.labels, np.int64), _np(d.scores, np.float32))
+        (
+            _np(s.to_original(d.boxes.detach().cpu()), np.float32),
+            _np(d.labels, np.int64),
+            _np(d.scores, np.float32),
+        )
         for d, s in zip(detections, samples)
     ]
 
@@ -69,27 +76,44 @@ class COCODetectionEvaluator:
     def process(self, inputs: Sequence[SceneGraphRecord], outputs: Sequence[DetectionOutput]) -> None:
         """Add one batch of ground truth and detections (original pixels)."""
         if len(inputs) != len(outputs):
-            raise ValueError(f"COCODetectionEvaluator.process: {len(inputs)} inputs but {len(outputs)} outputs")
+            raise ValueError(
+                f"COCODetectionEvaluator.process: {len(inputs)} inputs but {len(outputs)} outputs"
+            )
         for rec, out in zip(inputs, outputs):
             if isinstance(out, SceneGraphPrediction):
                 boxes, labels, scores = out.boxes, out.labels, out.scores
             else:
                 boxes, labels, scores = out
-            boxes, labels, scores = _np(boxes, np.float32).reshape(-1, 4), _np(labels, np.int64), _np(scores, np.float32)
+            boxes, labels, scores = (
+                _np(boxes, np.float32).reshape(-1, 4),
+                _np(labels, np.int64),
+                _np(scores, np.float32),
+            )
             if not len(boxes) == len(labels) == len(scores):
                 raise ValueError(
-                    f"detections for {rec.file_name}: {len(boxes)} boxes, {len(labels)} labels, {len(scores)} scores"
+                    f"detections for {rec.file_name}: {len(boxes)} boxes, {len(labels)} labels, "
+                    f"{len(scores)} scores"
                 )
             img_id = len(self._images) + 1
-            self._images.append({"id": img_id, "width": int(rec.width), "height": int(rec.height),
-                                 "file_name": rec.file_name})
+            self._images.append(
+                {"id": img_id, "width": int(rec.width), "height": int(rec.height), "file_name": rec.file_name}
+            )
             for box, lab in zip(_xywh(rec.boxes), rec.labels):
-                self._gt.append({"id": len(self._gt) + 1, "image_id": img_id, "category_id": int(lab),
-                                 "bbox": box.tolist(), "area": float(box[2] * box[3]), "iscrowd": 0})
+                self._gt.append(
+                    {
+                        "id": len(self._gt) + 1,
+                        "image_id": img_id,
+                        "category_id": int(lab),
+                        "bbox": box.tolist(),
+                        "area": float(box[2] * box[3]),
+                        "iscrowd": 0,
+                    }
+                )
             order = np.argsort(-scores, kind="stable")[: self.max_dets]
             for box, lab, sc in zip(_xywh(boxes[order]), labels[order], scores[order]):
-                self._dt.append({"image_id": img_id, "category_id": int(lab), "bbox": box.tolist(),
-                                 "score": float(sc)})
+                self._dt.append(
+                    {"image_id": img_id, "category_id": int(lab), "bbox": box.tolist(), "score": float(sc)}
+                )
 
     def _categories(self) -> List[int]:
         if self.class_names is not None:
@@ -108,7 +132,9 @@ class COCODetectionEvaluator:
         if not self._dt:
             return {"bbox": {"mAP@0.5": 0.0, "mAP@0.75": 0.0, "mAP@[.5:.95]": 0.0}}
         names = self.class_names
-        cats = [{"id": c, "name": names[c] if names and c < len(names) else str(c)} for c in self._categories()]
+        cats = [
+            {"id": c, "name": names[c] if names and c < len(names) else str(c)} for c in self._categories()
+        ]
         known = {c["id"] for c in cats}
         bad = sorted({a["category_id"] for a in self._gt + self._dt} - known)
         if bad:
@@ -130,6 +156,9 @@ class COCODetectionEvaluator:
         res = {k: (nan if v < 0 else v) for k, v in res.items()}  # pycocotools writes -1 when undefined
         logger.info(
             "bbox: mAP@0.5 %.4f  mAP@0.75 %.4f  mAP@[.5:.95] %.4f  (%d images)",
-            res["mAP@0.5"], res["mAP@0.75"], res["mAP@[.5:.95]"], len(self._images),
+            res["mAP@0.5"],
+            res["mAP@0.75"],
+            res["mAP@[.5:.95]"],
+            len(self._images),
         )
         return {"bbox": res}

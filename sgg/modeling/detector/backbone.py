@@ -1,4 +1,5 @@
 """FPN backbones built from torchvision bodies with random initialisation (nothing is downloaded)."""
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -26,7 +27,7 @@ def _norm_layer(norm: str, eps: float = 1e-5):
 
 def _resnet_body(name: str, norm: str, trainable_layers: int, returned_layers: Sequence[int]):
     body = getattr(models, name)(weights=None, norm_layer=_norm_layer(norm))
-    trainable = _RESNET_STAGES[len(_RESNET_STAGES) - trainable_layers:]
+    trainable = _RESNET_STAGES[len(_RESNET_STAGES) - trainable_layers :]
     for pname, p in body.named_parameters():
         stage = "conv1" if pname.startswith("bn1") else pname.split(".")[0]
         p.requires_grad_(stage in trainable)
@@ -41,7 +42,9 @@ def _resnet_body(name: str, norm: str, trainable_layers: int, returned_layers: S
 
 
 def _mobilenet_body(norm: str, trainable_layers: int, returned_layers: Sequence[int]):
-    kwargs = {} if norm == "BN" else {"norm_layer": _norm_layer(norm, eps=1e-3)}  # 1e-3: torchvision's default
+    kwargs = (
+        {} if norm == "BN" else {"norm_layer": _norm_layer(norm, eps=1e-3)}
+    )  # 1e-3: torchvision's default
     features = models.mobilenet_v3_large(weights=None, **kwargs).features
     # blocks flagged ``_is_cn`` halve the resolution; stage 0 is the stride-2 stem, stage k (1..4) has
     # stride 2**(k+1) and runs from its downsampling block to the block before the next one
@@ -84,9 +87,13 @@ class FPNBackbone(nn.Module):
         super().__init__()
         returned_layers = sorted(int(k) for k in returned_layers)
         if not returned_layers or returned_layers[0] < 1 or returned_layers[-1] > 4:
-            raise ValueError(f"MODEL.DETECTOR.RETURNED_LAYERS: each stage must be in 1..4, got {returned_layers}")
+            raise ValueError(
+                f"MODEL.DETECTOR.RETURNED_LAYERS: each stage must be in 1..4, got {returned_layers}"
+            )
         if returned_layers != list(range(returned_layers[0], returned_layers[-1] + 1)):
-            raise ValueError(f"MODEL.DETECTOR.RETURNED_LAYERS: stages must be consecutive, got {returned_layers}")
+            raise ValueError(
+                f"MODEL.DETECTOR.RETURNED_LAYERS: stages must be consecutive, got {returned_layers}"
+            )
         if not 0 <= trainable_layers <= 5:
             raise ValueError(f"MODEL.DETECTOR.TRAINABLE_LAYERS: expected 0..5, got {trainable_layers}")
         if body.startswith("resnet"):

@@ -4,6 +4,7 @@ The relation stage only talks to a detector through this interface (see the brie
 "Detector <-> relation stage interface"): ``preprocess`` -> ``extract_features`` ->
 ``box_pooler`` / ``box_head`` / ``box_predictor``, ``detect`` (sgdet) and ``classify_boxes`` (sgcls).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -63,9 +64,13 @@ class Detections:
             raise ValueError(f"Detections.boxes: expected (N, 4), got {tuple(self.boxes.shape)}")
         for name in ("labels", "scores"):
             if getattr(self, name).shape != (n,):
-                raise ValueError(f"Detections.{name}: expected ({n},), got {tuple(getattr(self, name).shape)}")
+                raise ValueError(
+                    f"Detections.{name}: expected ({n},), got {tuple(getattr(self, name).shape)}"
+                )
         if self.class_logits.ndim != 2 or self.class_logits.shape[0] != n:
-            raise ValueError(f"Detections.class_logits: expected ({n}, C), got {tuple(self.class_logits.shape)}")
+            raise ValueError(
+                f"Detections.class_logits: expected ({n}, C), got {tuple(self.class_logits.shape)}"
+            )
         if self.boxes_per_cls is not None and self.boxes_per_cls.shape != (n, self.class_logits.shape[1], 4):
             raise ValueError(
                 f"Detections.boxes_per_cls: expected ({n}, {self.class_logits.shape[1]}, 4), "
@@ -78,7 +83,10 @@ class Detections:
     def to(self, device: Union[str, torch.device]) -> "Detections":
         """A copy with every tensor on ``device``."""
         return Detections(
-            self.boxes.to(device), self.labels.to(device), self.scores.to(device), self.class_logits.to(device),
+            self.boxes.to(device),
+            self.labels.to(device),
+            self.scores.to(device),
+            self.class_logits.to(device),
             None if self.boxes_per_cls is None else self.boxes_per_cls.to(device),
         )
 
@@ -122,7 +130,7 @@ class SGGDetector(nn.Module):
             img = s.image
             if img.ndim != 3 or img.shape[0] != 3 or not img.is_floating_point():
                 raise ValueError(
-                    f"ImageSample[{s.record.file_name}].image: expected a float (3, H, W) RGB tensor in [0, 1], "
+                    f"ImageSample[{s.record.file_name}].image: expected float (3, H, W) RGB in [0, 1], "
                     f"got {tuple(img.shape)} {img.dtype}"
                 )
             img = img.to(self.device, torch.float32)

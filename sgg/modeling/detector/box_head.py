@@ -1,4 +1,5 @@
 """Box head (2 FC + ReLU) and box predictor (class logits + class-specific box deltas)."""
+
 from __future__ import annotations
 
 from typing import Tuple

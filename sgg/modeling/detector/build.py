@@ -1,4 +1,5 @@
 """Build a detector from the config and load user weights into it."""
+
 from __future__ import annotations
 
 import os
@@ -28,9 +29,9 @@ def _extract_state_dict(obj, path: str) -> Dict[str, Tensor]:
         )
     state = dict(obj)
     if state and all(k.startswith("detector.") for k in state):
-        state = {k[len("detector."):]: v for k, v in state.items()}  # a full SceneGraphRCNN checkpoint
+        state = {k[len("detector.") :]: v for k, v in state.items()}  # a full SceneGraphRCNN checkpoint
     elif any(k.startswith("detector.") for k in state):
-        state = {k[len("detector."):]: v for k, v in state.items() if k.startswith("detector.")}
+        state = {k[len("detector.") :]: v for k, v in state.items() if k.startswith("detector.")}
     return state
 
 
@@ -50,7 +51,8 @@ def load_detector_weights(model: nn.Module, path: str) -> None:
     unexpected = sorted(k for k in state if k not in own)
     mismatched: List[str] = [
         f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in sorted(own) if k in state and state[k].shape != own[k].shape
+        for k in sorted(own)
+        if k in state and state[k].shape != own[k].shape
     ]
     if missing or unexpected or mismatched:
         lines = [f"MODEL.DETECTOR.WEIGHTS {path} does not fit the detector built from the config:"]
@@ -63,13 +65,20 @@ def load_detector_weights(model: nn.Module, path: str) -> None:
                     f"background, MODEL.ROI_HEADS.NUM_CLASSES = {getattr(model, 'num_classes', '?')})"
                 )
         if missing:
-            lines.append(f"  missing in file ({len(missing)}): " + ", ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+            lines.append(
+                f"  missing in file ({len(missing)}): "
+                + ", ".join(missing[:20])
+                + (" ..." if len(missing) > 20 else "")
+            )
         if unexpected:
             lines.append(
-                f"  unexpected in file ({len(unexpected)}): " + ", ".join(unexpected[:20])
+                f"  unexpected in file ({len(unexpected)}): "
+                + ", ".join(unexpected[:20])
                 + (" ..." if len(unexpected) > 20 else "")
             )
-        lines.append("  check MODEL.DETECTOR.ARCH / FPN_CHANNELS / ROI_BOX_HEAD.MLP_HEAD_DIM / ROI_HEADS.NUM_CLASSES")
+        lines.append(
+            "  check MODEL.DETECTOR.ARCH / FPN_CHANNELS / ROI_BOX_HEAD.MLP_HEAD_DIM / ROI_HEADS.NUM_CLASSES"
+        )
         raise DetectorWeightsError("\n".join(lines))
     model.load_state_dict(state, strict=True)
 
@@ -85,7 +94,9 @@ def build_detector(cfg) -> SGGDetector:
     name = BACKEND_ALIASES.get(name, name)
     if name not in DETECTOR_BACKEND_REGISTRY:
         known = sorted(set(BACKEND_ALIASES) | {k for k, _ in DETECTOR_BACKEND_REGISTRY})
-        raise KeyError(f"MODEL.DETECTOR.BACKEND: unknown backend {cfg.MODEL.DETECTOR.BACKEND!r}; known: {known}")
+        raise KeyError(
+            f"MODEL.DETECTOR.BACKEND: unknown backend {cfg.MODEL.DETECTOR.BACKEND!r}; known: {known}"
+        )
     cls = DETECTOR_BACKEND_REGISTRY.get(name)
     model = cls(**cls.from_config(cfg))
     if cfg.MODEL.DETECTOR.WEIGHTS:

@@ -10,6 +10,7 @@ Class conventions are converted at the boundary: detectron2 puts background in t
 and has no background deltas; the toolkit puts background in column 0 (``Detections.class_logits``,
 ``box_predictor`` outputs) and labels objects 1..C-1.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,7 +30,8 @@ __all__ = ["Detectron2Detector", "import_detectron2"]
 _INSTALL_HINT = (
     "MODEL.DETECTOR.BACKEND detectron2 needs detectron2, which is not on PyPI. Build it from source: "
     "pip install 'git+https://github.com/facebookresearch/detectron2.git' (see "
-    "https://detectron2.readthedocs.io/en/latest/tutorials/install.html), or use MODEL.DETECTOR.BACKEND torchvision."
+    "https://detectron2.readthedocs.io/en/latest/tutorials/install.html), "
+    "or use MODEL.DETECTOR.BACKEND torchvision."
 )
 
 
@@ -55,7 +57,9 @@ class _D2BoxPooler(nn.Module):
         self.pooler = pooler
         self.in_features = list(in_features)
 
-    def forward(self, features: Union[Mapping[str, Tensor], Sequence[Tensor]], boxes: Sequence[Tensor]) -> Tensor:
+    def forward(
+        self, features: Union[Mapping[str, Tensor], Sequence[Tensor]], boxes: Sequence[Tensor]
+    ) -> Tensor:
         """(sum N_i, C, R, R) features of the given xyxy boxes (input pixels)."""
         from detectron2.structures import Boxes
 
@@ -98,10 +102,12 @@ class Detectron2Detector(SGGDetector):
         std = (model.pixel_std.flatten()[order] / 255.0).tolist()
         super().__init__(mean, std)
         roi_heads = model.roi_heads
-        if not all(hasattr(roi_heads, a) for a in ("box_pooler", "box_head", "box_predictor", "box_in_features")):
+        if not all(
+            hasattr(roi_heads, a) for a in ("box_pooler", "box_head", "box_predictor", "box_in_features")
+        ):
             raise ValueError(
                 f"detectron2 backend needs StandardROIHeads (box_pooler/box_head/box_predictor), got "
-                f"{type(roi_heads).__name__}; use an FPN config such as COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml"
+                f"{type(roi_heads).__name__}; e.g. COCO-Detection/faster_rcnn_R_50_FPN_1x.yaml"
             )
         self.model = model
         self.input_format = input_format
@@ -112,12 +118,14 @@ class Detectron2Detector(SGGDetector):
         self.pooler_resolution = int(pooler_resolution)
         self.fpn_channels = int(model.backbone.output_shape()[roi_heads.box_in_features[0]].channels)
         # views over the wrapped model's modules, kept out of ``_modules`` so state_dict has no duplicates
-        object.__setattr__(self, "_pooler_view", _D2BoxPooler(roi_heads.box_pooler, roi_heads.box_in_features))
+        object.__setattr__(
+            self, "_pooler_view", _D2BoxPooler(roi_heads.box_pooler, roi_heads.box_in_features)
+        )
         object.__setattr__(self, "_predictor_view", _D2BoxPredictor(roi_heads.box_predictor))
 
     @classmethod
     def from_config(cls, cfg) -> Dict[str, Any]:
-        """Build the detectron2 model from ``MODEL.DETECTOR.D2_CONFIG_FILE`` (class count from the toolkit)."""
+        """Build the detectron2 model from ``MODEL.DETECTOR.D2_CONFIG_FILE`` (toolkit class count)."""
         import_detectron2()
         from detectron2.config import get_cfg as get_d2_cfg
         from detectron2.modeling import build_model
@@ -131,7 +139,7 @@ class Detectron2Detector(SGGDetector):
         if path.startswith("model_zoo:"):
             from detectron2 import model_zoo
 
-            path = model_zoo.get_config_file(path[len("model_zoo:"):])
+            path = model_zoo.get_config_file(path[len("model_zoo:") :])
         d2_cfg = get_d2_cfg()
         d2_cfg.merge_from_file(path)
         d2_cfg.MODEL.ROI_HEADS.NUM_CLASSES = int(cfg.MODEL.ROI_HEADS.NUM_CLASSES) - 1
@@ -140,7 +148,10 @@ class Detectron2Detector(SGGDetector):
         d2_cfg.TEST.DETECTIONS_PER_IMAGE = int(cfg.MODEL.ROI_HEADS.DETECTIONS_PER_IMG)
         d2_cfg.MODEL.DEVICE = "cpu"  # the toolkit's trainer moves the model
         d2_cfg.MODEL.WEIGHTS = ""  # weights come from MODEL.DETECTOR.WEIGHTS (load_weights)
-        return {"model": build_model(d2_cfg), "pooler_resolution": d2_cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION}
+        return {
+            "model": build_model(d2_cfg),
+            "pooler_resolution": d2_cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION,
+        }
 
     # ----------------------------------------------------------------- modules
     @property
@@ -191,7 +202,9 @@ class Detectron2Detector(SGGDetector):
         from detectron2.structures import ImageList
 
         any_map = next(iter(features.values()))
-        images = ImageList(any_map.new_zeros(()).expand(len(image_sizes), 3, 1, 1), [tuple(s) for s in image_sizes])
+        images = ImageList(
+            any_map.new_zeros(()).expand(len(image_sizes), 3, 1, 1), [tuple(s) for s in image_sizes]
+        )
         with self._rpn_inference():
             proposals, _ = self.model.proposal_generator(images, features, None)
         boxes = [p.proposal_boxes.tensor for p in proposals]
@@ -208,7 +221,9 @@ class Detectron2Detector(SGGDetector):
         counts = [b.shape[0] for b in boxes]
         pred = self.model.roi_heads.box_predictor
         return [
-            select_detections(lg, bx, size, pred.test_score_thresh, pred.test_nms_thresh, pred.test_topk_per_image)
+            select_detections(
+                lg, bx, size, pred.test_score_thresh, pred.test_nms_thresh, pred.test_topk_per_image
+            )
             for lg, bx, size in zip(logits.split(counts), per_cls.split(counts), image_sizes)
         ]
 
@@ -231,8 +246,12 @@ class Detectron2Detector(SGGDetector):
             h, w = s.image_size
             inst = Instances((h, w))
             inst.gt_boxes = Boxes(s.gt_boxes.to(self.device, torch.float32).reshape(-1, 4))
-            inst.gt_classes = s.gt_labels.to(self.device, torch.int64).reshape(-1) - 1  # detectron2: 0-indexed
-            inputs.append({"image": s.image.to(self.device)[order] * 255.0, "instances": inst, "height": h, "width": w})
+            inst.gt_classes = (
+                s.gt_labels.to(self.device, torch.int64).reshape(-1) - 1
+            )  # detectron2: 0-indexed
+            inputs.append(
+                {"image": s.image.to(self.device)[order] * 255.0, "instances": inst, "height": h, "width": w}
+            )
         try:
             get_event_storage()
             storage = contextlib.nullcontext()

@@ -1,4 +1,5 @@
 """RoIAlign box pooler over FPN levels (detectron2's level assignment, torchvision's roi_align)."""
+
 from __future__ import annotations
 
 import math
@@ -82,7 +83,9 @@ class BoxPooler(nn.Module):
             raise ValueError(f"BoxPooler: every scale must be a power of 1/2, got {tuple(scales)}")
         levels = [int(round(lv)) for lv in levels]
         if levels != list(range(levels[0], levels[0] + len(levels))):
-            raise ValueError(f"BoxPooler: scales must be consecutive levels, finest first; got {tuple(scales)}")
+            raise ValueError(
+                f"BoxPooler: scales must be consecutive levels, finest first; got {tuple(scales)}"
+            )
         if in_features is not None and len(in_features) != len(scales):
             raise ValueError(
                 f"BoxPooler: {len(in_features)} in_features {tuple(in_features)} but {len(scales)} scales"
@@ -124,8 +127,12 @@ class BoxPooler(nn.Module):
 
     def _pool(self, x: Tensor, rois: Tensor, level: int) -> Tensor:
         return roi_align(
-            x, rois, output_size=self.output_size, spatial_scale=self.scales[level],
-            sampling_ratio=self.sampling_ratio, aligned=True,
+            x,
+            rois,
+            output_size=self.output_size,
+            spatial_scale=self.scales[level],
+            sampling_ratio=self.sampling_ratio,
+            aligned=True,
         )
 
     def forward(self, features: FeatureInput, boxes: Sequence[Tensor]) -> Tensor:

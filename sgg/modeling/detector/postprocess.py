@@ -1,4 +1,5 @@
 """Fast R-CNN inference that keeps, for every detection, its RoI's class logits and per-class boxes."""
+
 from __future__ import annotations
 
 from typing import List, Sequence, Tuple
@@ -33,7 +34,9 @@ def select_detections(
     Scene-Graph-Benchmark's box post-processor does for sgdet.
     """
     num_classes = class_logits.shape[1]
-    boxes_per_cls = box_ops.clip_boxes_to_image(boxes_per_cls.reshape(-1, 4), image_size).reshape(-1, num_classes, 4)
+    boxes_per_cls = box_ops.clip_boxes_to_image(boxes_per_cls.reshape(-1, 4), image_size).reshape(
+        -1, num_classes, 4
+    )
     fg_scores = F.softmax(class_logits, dim=-1)[:, 1:]
     roi_idx, cls_idx = torch.nonzero(fg_scores > score_thresh, as_tuple=True)
     labels = cls_idx + 1
@@ -44,8 +47,11 @@ def select_detections(
     keep = keep[:detections_per_img]  # batched_nms returns indices sorted by decreasing score
     rois = roi_idx[keep]
     return Detections(
-        boxes=boxes[keep], labels=labels[keep], scores=scores[keep],
-        class_logits=class_logits[rois], boxes_per_cls=boxes_per_cls[rois],
+        boxes=boxes[keep],
+        labels=labels[keep],
+        scores=scores[keep],
+        class_logits=class_logits[rois],
+        boxes_per_cls=boxes_per_cls[rois],
     )
 
 

@@ -4,6 +4,7 @@ Nothing is downloaded: the backbone is randomly initialised (``weights=None``) w
 BatchNorm by default, so it trains from scratch. Box features go through the toolkit's own
 :class:`BoxPooler`, :class:`TwoFCBoxHead` and :class:`BoxPredictor`, which the relation stage reuses.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,7 +37,9 @@ class ArchPreset:
     body: str
     returned_layers: Tuple[int, ...]
     fpn_channels: int
-    anchor_sizes: Tuple[Tuple[int, ...], ...]  # one tuple per FPN output level (returned stages + pooled level)
+    anchor_sizes: Tuple[
+        Tuple[int, ...], ...
+    ]  # one tuple per FPN output level (returned stages + pooled level)
     rpn_pre_nms_top_n: Tuple[int, int]  # (train, test), per level
     rpn_post_nms_top_n: Tuple[int, int]  # (train, test), per image
     box_batch_size_per_image: int
@@ -45,10 +48,16 @@ class ArchPreset:
 
 _STD_ANCHORS = ((32,), (64,), (128,), (256,), (512,))
 ARCH_PRESETS: Dict[str, ArchPreset] = {
-    "resnet50_fpn": ArchPreset("resnet50", (1, 2, 3, 4), 256, _STD_ANCHORS, (2000, 1000), (2000, 1000), 512, 1024),
-    "resnet18_fpn": ArchPreset("resnet18", (1, 2, 3, 4), 256, _STD_ANCHORS, (2000, 1000), (2000, 1000), 512, 1024),
+    "resnet50_fpn": ArchPreset(
+        "resnet50", (1, 2, 3, 4), 256, _STD_ANCHORS, (2000, 1000), (2000, 1000), 512, 1024
+    ),
+    "resnet18_fpn": ArchPreset(
+        "resnet18", (1, 2, 3, 4), 256, _STD_ANCHORS, (2000, 1000), (2000, 1000), 512, 1024
+    ),
+    # MobileNetV3-Large stages of stride 8/16/32 (torchvision's own preset feeds two stride-32 maps instead)
     "mobilenet_v3_fpn": ArchPreset(
-        "mobilenet_v3_large", (2, 3, 4), 256, ((32,), (64,), (128,), (256,)), (2000, 1000), (2000, 1000), 512, 1024
+        "mobilenet_v3_large", (2, 3, 4), 256, ((32,), (64,), (128,), (256,)), (2000, 1000), (2000, 1000),
+        512, 1024,
     ),
     # design.md section 7: ResNet-18 stages 2-4, 128-ch FPN, anchors matched to 16-128 px objects, few RoIs
     "toy_resnet18_fpn": ArchPreset(
@@ -111,7 +120,9 @@ class TorchvisionDetector(SGGDetector):
         if arch not in ARCH_PRESETS:
             raise ValueError(f"MODEL.DETECTOR.ARCH: unknown {arch!r}; known: {sorted(ARCH_PRESETS)}")
         if num_classes < 2:
-            raise ValueError(f"MODEL.ROI_HEADS.NUM_CLASSES must count background plus >= 1 class, got {num_classes}")
+            raise ValueError(
+                f"MODEL.ROI_HEADS.NUM_CLASSES must count background plus >= 1 class, got {num_classes}"
+            )
         p = ARCH_PRESETS[arch]
         self.arch = arch
         self.num_classes = int(num_classes)
@@ -126,60 +137,89 @@ class TorchvisionDetector(SGGDetector):
         n_levels = len(self.backbone.out_features)
         if len(anchor_sizes) != n_levels:
             raise ValueError(
-                f"MODEL.DETECTOR.ANCHOR_SIZES: {len(anchor_sizes)} tuples given but the FPN has {n_levels} levels "
+                f"MODEL.DETECTOR.ANCHOR_SIZES: {len(anchor_sizes)} tuples but the FPN has {n_levels} levels "
                 f"{self.backbone.out_features}; give one tuple per level"
             )
         if len({len(s) for s in anchor_sizes}) != 1:
-            raise ValueError(f"MODEL.DETECTOR.ANCHOR_SIZES: every level needs the same number of sizes, got {anchor_sizes}")
+            raise ValueError(
+                f"MODEL.DETECTOR.ANCHOR_SIZES: every level needs the same number of sizes, got {anchor_sizes}"
+            )
         anchor_generator = AnchorGenerator(anchor_sizes, (tuple(float(r) for r in aspect_ratios),) * n_levels)
         pre = tuple(rpn_pre_nms_top_n or p.rpn_pre_nms_top_n)
         post = tuple(rpn_post_nms_top_n or p.rpn_post_nms_top_n)
         self.rpn = RegionProposalNetwork(
-            anchor_generator, RPNHead(self.fpn_channels, anchor_generator.num_anchors_per_location()[0]),
-            fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=rpn_batch_size_per_image,
-            positive_fraction=0.5, pre_nms_top_n={"training": pre[0], "testing": pre[1]},
-            post_nms_top_n={"training": post[0], "testing": post[1]}, nms_thresh=rpn_nms_thresh,
+            anchor_generator,
+            RPNHead(self.fpn_channels, anchor_generator.num_anchors_per_location()[0]),
+            fg_iou_thresh=0.7,
+            bg_iou_thresh=0.3,
+            batch_size_per_image=rpn_batch_size_per_image,
+            positive_fraction=0.5,
+            pre_nms_top_n={"training": pre[0], "testing": pre[1]},
+            post_nms_top_n={"training": post[0], "testing": post[1]},
+            nms_thresh=rpn_nms_thresh,
         )
         self.box_pooler = BoxPooler(
             output_size=self.pooler_resolution,
             scales=[1.0 / self.backbone.strides[k] for k in self.backbone.box_in_features],
-            sampling_ratio=pooler_sampling_ratio, in_features=self.backbone.box_in_features,
+            sampling_ratio=pooler_sampling_ratio,
+            in_features=self.backbone.box_in_features,
         )
         self.box_head = TwoFCBoxHead(self.fpn_channels, self.pooler_resolution, self.box_feature_dim)
         self.box_predictor = BoxPredictor(self.box_feature_dim, self.num_classes)
         # torchvision's RoI matcher, fg/bg sampler and box coder; the box modules stay ours (above)
         self.roi_heads = RoIHeads(
-            None, None, None, box_fg_iou_thresh, box_bg_iou_thresh,
-            int(box_batch_size_per_image or p.box_batch_size_per_image), box_positive_fraction, None,
-            score_thresh, nms_thresh, detections_per_img,
+            None,
+            None,
+            None,
+            box_fg_iou_thresh,
+            box_bg_iou_thresh,
+            int(box_batch_size_per_image or p.box_batch_size_per_image),
+            box_positive_fraction,
+            None,
+            score_thresh,
+            nms_thresh,
+            detections_per_img,
         )
         self.score_thresh, self.nms_thresh = float(score_thresh), float(nms_thresh)
         self.detections_per_img = int(detections_per_img)
 
     @classmethod
     def from_config(cls, cfg) -> Dict[str, Any]:
-        """``__init__`` kwargs from ``MODEL.DETECTOR``, ``MODEL.ROI_HEADS``, ``MODEL.ROI_BOX_HEAD``, ``INPUT``."""
+        """``__init__`` kwargs from ``MODEL.DETECTOR``, ``MODEL.ROI_HEADS``, ``ROI_BOX_HEAD``, ``INPUT``."""
         d, rh, bh = cfg.MODEL.DETECTOR, cfg.MODEL.ROI_HEADS, cfg.MODEL.ROI_BOX_HEAD
 
         def pair(train: int, test: int) -> Optional[Tuple[int, int]]:
             if (train > 0) != (test > 0):
-                raise ValueError("MODEL.DETECTOR.RPN_*_NMS_TOP_N_TRAIN/_TEST: set both or neither (0 = preset)")
+                raise ValueError(
+                    "MODEL.DETECTOR.RPN_*_NMS_TOP_N_TRAIN/_TEST: set both or neither (0 = preset)"
+                )
             return (int(train), int(test)) if train > 0 else None
 
         return dict(
-            num_classes=rh.NUM_CLASSES, arch=d.ARCH, norm=d.NORM, trainable_layers=d.TRAINABLE_LAYERS,
-            fpn_channels=d.FPN_CHANNELS or None, returned_layers=tuple(d.RETURNED_LAYERS) or None,
-            anchor_sizes=tuple(d.ANCHOR_SIZES) or None, aspect_ratios=tuple(d.ASPECT_RATIOS),
+            num_classes=rh.NUM_CLASSES,
+            arch=d.ARCH,
+            norm=d.NORM,
+            trainable_layers=d.TRAINABLE_LAYERS,
+            fpn_channels=d.FPN_CHANNELS or None,
+            returned_layers=tuple(d.RETURNED_LAYERS) or None,
+            anchor_sizes=tuple(d.ANCHOR_SIZES) or None,
+            aspect_ratios=tuple(d.ASPECT_RATIOS),
             rpn_pre_nms_top_n=pair(d.RPN_PRE_NMS_TOP_N_TRAIN, d.RPN_PRE_NMS_TOP_N_TEST),
             rpn_post_nms_top_n=pair(d.RPN_POST_NMS_TOP_N_TRAIN, d.RPN_POST_NMS_TOP_N_TEST),
-            rpn_nms_thresh=d.RPN_NMS_THRESH, rpn_batch_size_per_image=d.RPN_BATCH_SIZE_PER_IMAGE,
+            rpn_nms_thresh=d.RPN_NMS_THRESH,
+            rpn_batch_size_per_image=d.RPN_BATCH_SIZE_PER_IMAGE,
             box_batch_size_per_image=d.BOX_BATCH_SIZE_PER_IMAGE or None,
-            box_positive_fraction=rh.POSITIVE_FRACTION, box_fg_iou_thresh=rh.FG_IOU_THRESHOLD,
-            box_bg_iou_thresh=rh.BG_IOU_THRESHOLD, pooler_resolution=bh.POOLER_RESOLUTION,
-            pooler_sampling_ratio=bh.POOLER_SAMPLING_RATIO, mlp_head_dim=bh.MLP_HEAD_DIM or None,
-            score_thresh=rh.SCORE_THRESH_TEST, nms_thresh=rh.NMS_THRESH_TEST,
+            box_positive_fraction=rh.POSITIVE_FRACTION,
+            box_fg_iou_thresh=rh.FG_IOU_THRESHOLD,
+            box_bg_iou_thresh=rh.BG_IOU_THRESHOLD,
+            pooler_resolution=bh.POOLER_RESOLUTION,
+            pooler_sampling_ratio=bh.POOLER_SAMPLING_RATIO,
+            mlp_head_dim=bh.MLP_HEAD_DIM or None,
+            score_thresh=rh.SCORE_THRESH_TEST,
+            nms_thresh=rh.NMS_THRESH_TEST,
             detections_per_img=rh.DETECTIONS_PER_IMG,
-            pixel_mean=tuple(cfg.INPUT.PIXEL_MEAN), pixel_std=tuple(cfg.INPUT.PIXEL_STD),
+            pixel_mean=tuple(cfg.INPUT.PIXEL_MEAN),
+            pixel_std=tuple(cfg.INPUT.PIXEL_STD),
         )
 
     # ------------------------------------------------------------------ stages
@@ -188,7 +228,7 @@ class TorchvisionDetector(SGGDetector):
         return self.backbone(images)
 
     def _image_list(self, features: Dict[str, Tensor], image_sizes: Sequence[Tuple[int, int]]) -> ImageList:
-        # the anchor generator only reads the padded batch's shape, dtype and device: a zero-stride view suffices
+        # the anchor generator only reads the padded batch's shape, dtype and device: a zero-stride view does
         name = self.backbone.out_features[0]
         fmap, stride = features[name], self.backbone.strides[name]
         padded = fmap.new_zeros(()).expand(fmap.shape[0], 3, fmap.shape[-2] * stride, fmap.shape[-1] * stride)
@@ -213,8 +253,14 @@ class TorchvisionDetector(SGGDetector):
             proposals, _ = self.rpn(self._image_list(features, image_sizes), OrderedDict(features))
         logits, deltas = self._box_outputs(features, proposals)
         return fast_rcnn_inference(
-            logits, deltas, proposals, image_sizes, self.roi_heads.box_coder,
-            self.score_thresh, self.nms_thresh, self.detections_per_img,
+            logits,
+            deltas,
+            proposals,
+            image_sizes,
+            self.roi_heads.box_coder,
+            self.score_thresh,
+            self.nms_thresh,
+            self.detections_per_img,
         )
 
     def classify_boxes(self, features: Dict[str, Tensor], boxes: List[Tensor]) -> List[Tensor]:
