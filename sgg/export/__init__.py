@@ -1,0 +1,12 @@
+"""Scene-graph export: JSON files (format ``sgg-scene-graphs``), networkx graphs, drawings and plots."""
+from .scene_graph_json import (  # noqa: F401
+    ExportOptions,
+    ImageInfo,
+    SceneGraphFileError,
+    SceneGraphWriter,
+    ScenesFile,
+    ScenesImage,
+    read_scene_graphs,
+    write_scene_graphs,
+)
+from .graph import from_node_link, to_networkx, to_node_link  # noqa: F401
