@@ -10,3 +10,5 @@ from .scene_graph_json import (  # noqa: F401
     write_scene_graphs,
 )
 from .graph import from_node_link, to_networkx, to_node_link  # noqa: F401
+from .draw import draw_scene_graph  # noqa: F401
+from .plots import bar_chart, plot_per_predicate_recall  # noqa: F401
