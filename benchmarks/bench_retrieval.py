@@ -22,7 +22,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sgg.retrieval.index import ExactLorentzIndex, TangentHNSWIndex, exp0, lorentz_distance  # noqa: E402
+from sgg.retrieval.index import (
+    ExactLorentzIndex,
+    TangentHNSWIndex,
+    exp0,
+    lorentz_distance,
+)
 
 
 class HierarchicalPoints:
@@ -73,10 +78,34 @@ def recall_at(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(f[:k]) & set(t)) / k for f, t in zip(found, truth)]))
 
 
-def timed(fn):
+def measure(n: int, generator: HierarchicalPoints, queries: np.ndarray, args: argparse.Namespace) -> list:
+    """Table rows (items, index, shortlist, build s, ms/query, recall) for ``n`` indexed points."""
+    points = generator.sample(n, seed=n)
+    radii = np.arccosh(np.sqrt(1 + args.curvature * (points.astype(np.float64) ** 2).sum(1))) / np.sqrt(args.curvature)
+    print(f"n={n:,}: radius mean {radii.mean():.2f}, 5-95% {np.percentile(radii, 5):.2f}-"
+          f"{np.percentile(radii, 95):.2f}", file=sys.stderr)
+    truth = brute_force_ids(queries, points, args.curvature, args.k)
+    rows = []
     start = time.perf_counter()
-    result = fn()
-    return result, time.perf_counter() - start
+    exact = ExactLorentzIndex(args.curvature).build(points)
+    build_s = time.perf_counter() - start
+    start = time.perf_counter()
+    exact_ids = exact.search(queries, args.k)[1]
+    search_s = time.perf_counter() - start
+    rows.append((n, "exact_lorentz (FlatIP)", "-", build_s, 1e3 * search_s / len(queries), recall_at(exact_ids, truth)))
+    del exact
+    print(f"n={n:,}: exact done, building HNSW", file=sys.stderr)
+    start = time.perf_counter()
+    approx = TangentHNSWIndex(args.curvature).build(points)
+    build_s = time.perf_counter() - start
+    for shortlist in args.shortlists:
+        approx.shortlist = shortlist
+        start = time.perf_counter()
+        ids = approx.search(queries, args.k)[1]
+        search_s = time.perf_counter() - start
+        rows.append((n, "tangent_hnsw + rerank", str(shortlist), build_s, 1e3 * search_s / len(queries),
+                     recall_at(ids, truth)))
+    return rows
 
 
 def main() -> None:
@@ -93,25 +122,7 @@ def main() -> None:
 
     generator = HierarchicalPoints(args.dim, args.curvature)
     queries = generator.sample(args.queries, seed=999)
-    rows = []
-    for n in args.sizes:
-        points = generator.sample(n, seed=n)
-        radii = np.arccosh(np.sqrt(1 + args.curvature * (points.astype(np.float64) ** 2).sum(1))) / np.sqrt(args.curvature)
-        print(f"n={n:,}: radius mean {radii.mean():.2f}, 5-95% {np.percentile(radii, 5):.2f}-"
-              f"{np.percentile(radii, 95):.2f}", file=sys.stderr)
-        exact, build_s = timed(lambda: ExactLorentzIndex(args.curvature).build(points))
-        (_, exact_ids), search_s = timed(lambda: exact.search(queries, args.k))
-        truth = brute_force_ids(queries, points, args.curvature, args.k)
-        rows.append((n, "exact_lorentz (FlatIP)", "-", build_s, 1e3 * search_s / len(queries),
-                     recall_at(exact_ids, truth)))
-        del exact
-        approx, build_s = timed(lambda: TangentHNSWIndex(args.curvature).build(points))
-        for shortlist in args.shortlists:
-            approx.shortlist = shortlist
-            (_, ids), search_s = timed(lambda: approx.search(queries, args.k))
-            rows.append((n, "tangent_hnsw + rerank", str(shortlist), build_s, 1e3 * search_s / len(queries),
-                         recall_at(ids, truth)))
-        del approx, points
+    rows = [row for n in args.sizes for row in measure(n, generator, queries, args)]
 
     print(f"\nHyperbolic k-NN, {args.dim}-d Lorentz points (c={args.curvature}), {args.queries} queries, "
           f"k={args.k}, {args.threads} faiss threads; recall@{args.k} vs numpy float64 brute force\n")

@@ -33,7 +33,7 @@ def _panel_stats(png):
 
 def test_drawing_png_size_and_content(tmp_path):
     image, pred = _scene()
-    out = draw_scene_graph(image, (dict(file_name="a.jpg", image_id=1, width=160, height=120), pred), OBJ, PRED,
+    out = draw_scene_graph(image, ({"file_name": "a.jpg", "image_id": 1, "width": 160, "height": 120}, pred), OBJ, PRED,
                            out_path=tmp_path / "a.png", figsize=(10, 5), dpi=80)
     pixels, left, right = _panel_stats(out)
     assert pixels.shape == (400, 800, 3)
@@ -59,7 +59,7 @@ def test_drawing_topk_changes_picture_and_file_policy(tmp_path):
 
 def test_layout_is_deterministic_and_covers_nodes():
     _, pred = _scene()
-    graph = to_networkx((dict(file_name="a", image_id=0, width=1, height=1), pred), OBJ, PRED)
+    graph = to_networkx(({"file_name": "a", "image_id": 0, "width": 1, "height": 1}, pred), OBJ, PRED)
     assert graph_layout(graph, seed=0).keys() == set(graph.nodes)
     first, second = graph_layout(graph, seed=0), graph_layout(graph, seed=0)
     assert all(np.allclose(first[n], second[n]) for n in graph.nodes)

@@ -135,7 +135,7 @@ def test_relations_remapped_when_objects_dropped(tmp_path):
 
 def test_streaming_writer_and_overwrite_policy(tmp_path):
     target = tmp_path / "sg.json"
-    kwargs = dict(object_classes=OBJ, predicate_classes=PRED, mode="predcls", dataset="toy")
+    kwargs = {"object_classes": OBJ, "predicate_classes": PRED, "mode": "predcls", "dataset": "toy"}
     with SceneGraphWriter(target, **kwargs) as writer:
         for i in range(5):
             writer.add(_record(i), _prediction(i))

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator, Optional
+from typing import IO
 
 __all__ = ["AtomicFile", "atomic_output", "check_target"]
 
@@ -44,7 +45,7 @@ class AtomicFile:
         self.overwrite = overwrite
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self.temp_path: Optional[Path] = Path(tmp)
+        self.temp_path: Path | None = Path(tmp)
         self.file: IO = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
 
     def commit(self) -> Path:

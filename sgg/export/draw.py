@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any
 
 import matplotlib.patches as mpatches
 import networkx as nx
@@ -39,7 +40,7 @@ def _image_array(image: Any) -> np.ndarray:
     return array
 
 
-def graph_layout(graph: nx.Graph, seed: int = 0) -> Dict[Any, Tuple[float, float]]:
+def graph_layout(graph: nx.Graph, seed: int = 0) -> dict[Any, tuple[float, float]]:
     """Node positions: graphviz ``dot`` when available, else a seeded spring layout (deterministic)."""
     if graph.number_of_nodes() == 0:
         return {}
@@ -57,15 +58,15 @@ def graph_layout(graph: nx.Graph, seed: int = 0) -> Dict[Any, Tuple[float, float
 
 def draw_scene_graph(
     image: Any,
-    scene: Union[dict, Tuple[Any, SceneGraphPrediction], SceneGraphPrediction],
-    object_classes: Optional[Sequence[str]] = None,
-    predicate_classes: Optional[Sequence[str]] = None,
+    scene: dict | tuple[Any, SceneGraphPrediction] | SceneGraphPrediction,
+    object_classes: Sequence[str] | None = None,
+    predicate_classes: Sequence[str] | None = None,
     *,
-    out_path: Union[str, os.PathLike],
+    out_path: str | os.PathLike,
     topk_relations: int = 20,
-    figsize: Tuple[float, float] = (12.0, 6.0),
+    figsize: tuple[float, float] = (12.0, 6.0),
     dpi: int = 100,
-    title: Optional[str] = None,
+    title: str | None = None,
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:

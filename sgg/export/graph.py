@@ -7,7 +7,8 @@ extras. Two predicates for one pair are two parallel edges. Graph attributes hol
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import networkx as nx
 
@@ -15,16 +16,16 @@ from sgg.structures.scene_graph import SceneGraphPrediction
 
 from .scene_graph_json import ExportOptions, ScenesImage, image_to_json
 
-__all__ = ["to_networkx", "to_node_link", "from_node_link", "as_image_entry"]
+__all__ = ["as_image_entry", "from_node_link", "to_networkx", "to_node_link"]
 
-ImageLike = Union[Mapping[str, Any], ScenesImage, tuple]
+ImageLike = Mapping[str, Any] | ScenesImage | tuple
 
 
 def as_image_entry(
     image: ImageLike,
-    object_classes: Optional[Sequence[str]] = None,
-    predicate_classes: Optional[Sequence[str]] = None,
-    options: ExportOptions = ExportOptions(),
+    object_classes: Sequence[str] | None = None,
+    predicate_classes: Sequence[str] | None = None,
+    options: ExportOptions | None = None,
 ) -> dict:
     """Return the JSON image entry of ``image``.
 
@@ -39,14 +40,14 @@ def as_image_entry(
     if isinstance(image, tuple) and len(image) == 2 and isinstance(image[1], SceneGraphPrediction):
         if object_classes is None or predicate_classes is None:
             raise ValueError("an (info, SceneGraphPrediction) pair needs object_classes and predicate_classes")
-        return image_to_json(image[0], image[1], object_classes, predicate_classes, options)
+        return image_to_json(image[0], image[1], object_classes, predicate_classes, options or ExportOptions())
     raise TypeError(f"expected a scene-graph file entry (dict) or an (info, SceneGraphPrediction) pair, got {type(image)}")
 
 
 def to_networkx(
     image: ImageLike,
-    object_classes: Optional[Sequence[str]] = None,
-    predicate_classes: Optional[Sequence[str]] = None,
+    object_classes: Sequence[str] | None = None,
+    predicate_classes: Sequence[str] | None = None,
 ) -> nx.MultiDiGraph:
     """Scene graph of one image as a ``MultiDiGraph`` (see the module docstring for attributes)."""
     entry = as_image_entry(image, object_classes, predicate_classes)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional, Union
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -13,7 +13,7 @@ from .atomic import atomic_output
 __all__ = ["bar_chart", "plot_per_predicate_recall", "save_figure"]
 
 
-def save_figure(fig: Figure, out_path: Union[str, os.PathLike], *, dpi: Optional[int] = None,
+def save_figure(fig: Figure, out_path: str | os.PathLike, *, dpi: int | None = None,
                 overwrite: bool = False) -> Path:
     """Write ``fig`` as PNG to ``out_path`` atomically (refuses to replace a file unless ``overwrite``)."""
     with atomic_output(out_path, overwrite=overwrite, binary=True) as handle:
@@ -23,7 +23,7 @@ def save_figure(fig: Figure, out_path: Union[str, os.PathLike], *, dpi: Optional
 
 def bar_chart(
     values: Mapping[str, float],
-    out_path: Union[str, os.PathLike],
+    out_path: str | os.PathLike,
     title: str = "",
     *,
     ylabel: str = "",
@@ -64,7 +64,7 @@ def bar_chart(
 
 def plot_per_predicate_recall(
     recalls: Mapping[str, float],
-    out_path: Union[str, os.PathLike],
+    out_path: str | os.PathLike,
     title: str = "Per-predicate recall",
     *,
     ylabel: str = "Recall",

@@ -20,11 +20,15 @@ import copy
 import json
 import math
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    NamedTuple,
+)
 
 import jsonschema
 import numpy as np
@@ -39,10 +43,10 @@ __all__ = [
     "FORMAT_VERSION",
     "ExportOptions",
     "ImageInfo",
-    "ScenesImage",
-    "ScenesFile",
     "SceneGraphFileError",
     "SceneGraphWriter",
+    "ScenesFile",
+    "ScenesImage",
     "image_to_json",
     "load_schema",
     "read_scene_graphs",
@@ -77,7 +81,7 @@ class ImageInfo:
     height: int
 
     @classmethod
-    def from_any(cls, info: Any) -> "ImageInfo":
+    def from_any(cls, info: Any) -> ImageInfo:
         """Build from an ``ImageInfo``, a ``SceneGraphRecord``-like object or a dict with the four fields."""
         if isinstance(info, ImageInfo):
             return info
@@ -116,15 +120,15 @@ class ScenesFile:
     version: int
     mode: str
     dataset: str
-    model: Dict[str, Any]
-    meta: Dict[str, Any]
-    object_classes: List[str]
-    predicate_classes: List[str]
-    images: Dict[str, ScenesImage] = field(default_factory=dict)
-    raw_images: Dict[str, dict] = field(default_factory=dict, repr=False)
+    model: dict[str, Any]
+    meta: dict[str, Any]
+    object_classes: list[str]
+    predicate_classes: list[str]
+    images: dict[str, ScenesImage] = field(default_factory=dict)
+    raw_images: dict[str, dict] = field(default_factory=dict, repr=False)
 
     @property
-    def predictions(self) -> Dict[str, SceneGraphPrediction]:
+    def predictions(self) -> dict[str, SceneGraphPrediction]:
         """``file_name -> SceneGraphPrediction``."""
         return {name: entry.prediction for name, entry in self.images.items()}
 
@@ -152,7 +156,7 @@ class ExportOptions:
     score_threshold_objects: float = 0.0
     score_threshold_relations: float = 0.0
     full_scores: bool = False
-    extras_vocab: Optional[Mapping[str, Sequence[str]]] = None
+    extras_vocab: Mapping[str, Sequence[str]] | None = None
 
     def as_meta(self) -> dict:
         return {
@@ -167,7 +171,7 @@ class ExportOptions:
 # ----------------------------------------------------------------------------- prediction -> JSON
 
 
-def _json_value(value: Any, where: str, vocab: Optional[Sequence[str]] = None) -> Any:
+def _json_value(value: Any, where: str, vocab: Sequence[str] | None = None) -> Any:
     """numpy / python value -> JSON-compatible value; integer ids mapped through ``vocab`` if given."""
     if isinstance(value, np.ndarray):
         value = value.tolist()
@@ -203,9 +207,10 @@ def image_to_json(
     prediction: SceneGraphPrediction,
     object_classes: Sequence[str],
     predicate_classes: Sequence[str],
-    options: ExportOptions = ExportOptions(),
+    options: ExportOptions | None = None,
 ) -> dict:
     """One image entry of the file (a plain dict), applying top-k / thresholds of ``options``."""
+    options = options or ExportOptions()
     info = ImageInfo.from_any(info)
     where = f"image '{info.file_name}'"
     pred = prediction
@@ -317,16 +322,16 @@ class SceneGraphWriter:
 
     def __init__(
         self,
-        path: Union[str, os.PathLike],
+        path: str | os.PathLike,
         *,
         object_classes: Sequence[str],
         predicate_classes: Sequence[str],
         mode: str,
         dataset: str,
-        model_meta: Optional[Mapping[str, Any]] = None,
-        meta: Optional[Mapping[str, Any]] = None,
+        model_meta: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
         overwrite: bool = False,
-        options: Optional[ExportOptions] = None,
+        options: ExportOptions | None = None,
         **option_fields: Any,
     ) -> None:
         if mode not in MODES:
@@ -381,7 +386,7 @@ class SceneGraphWriter:
         """Discard everything written so far."""
         self._file.abort()
 
-    def __enter__(self) -> "SceneGraphWriter":
+    def __enter__(self) -> SceneGraphWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -392,21 +397,21 @@ class SceneGraphWriter:
 
 
 def write_scene_graphs(
-    path: Union[str, os.PathLike],
-    images: Union[Mapping[str, Tuple[Any, SceneGraphPrediction]], Iterable[Tuple[Any, SceneGraphPrediction]]],
+    path: str | os.PathLike,
+    images: Mapping[str, tuple[Any, SceneGraphPrediction]] | Iterable[tuple[Any, SceneGraphPrediction]],
     *,
     object_classes: Sequence[str],
     predicate_classes: Sequence[str],
     mode: str,
     dataset: str,
-    model_meta: Optional[Mapping[str, Any]] = None,
-    meta: Optional[Mapping[str, Any]] = None,
+    model_meta: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | None = None,
     topk_objects: int = -1,
     topk_relations: int = -1,
     score_threshold_objects: float = 0.0,
     score_threshold_relations: float = 0.0,
     full_scores: bool = False,
-    extras_vocab: Optional[Mapping[str, Sequence[str]]] = None,
+    extras_vocab: Mapping[str, Sequence[str]] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write ``images`` (pairs of image info and prediction, or a ``file_name -> pair`` mapping) atomically.
@@ -435,7 +440,7 @@ def write_scene_graphs(
 
 
 @lru_cache(maxsize=1)
-def _validators() -> Tuple[jsonschema.protocols.Validator, jsonschema.protocols.Validator]:
+def _validators() -> tuple[jsonschema.protocols.Validator, jsonschema.protocols.Validator]:
     """(top level without images, one image). Predicate-score lists are type-checked with numpy."""
     schema = load_schema()
     top = copy.deepcopy(schema)
@@ -464,7 +469,7 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_image(entry: dict, index: int, path: str, obj_classes: List[str], pred_classes: List[str]) -> None:
+def _check_image(entry: dict, index: int, path: str, obj_classes: list[str], pred_classes: list[str]) -> None:
     where = f"{path}: image '{entry['file_name']}' (images[{index}])"
     objects, relations = entry["objects"], entry["relations"]
     for i, obj in enumerate(objects):
@@ -512,10 +517,10 @@ def _check_image(entry: dict, index: int, path: str, obj_classes: List[str], pre
                 raise SceneGraphFileError(f"{where}: {field_name}.predicate_scores contains a non-number or non-finite value")
 
 
-def _stack_extras(rows: List[dict]) -> Dict[str, np.ndarray]:
+def _stack_extras(rows: list[dict]) -> dict[str, np.ndarray]:
     if not rows:
         return {}
-    out: Dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {}
     for key in rows[0]:
         values = [row.get(key) for row in rows]
         try:
@@ -545,7 +550,7 @@ def _prediction_from_json(entry: dict) -> SceneGraphPrediction:
     )
 
 
-def read_scene_graphs(path: Union[str, os.PathLike]) -> ScenesFile:
+def read_scene_graphs(path: str | os.PathLike) -> ScenesFile:
     """Read and validate a scene-graph file; raises :class:`SceneGraphFileError` on any problem."""
     path = str(path)
     try:

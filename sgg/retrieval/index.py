@@ -29,7 +29,7 @@ import shutil
 import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Type
+from typing import ClassVar
 
 import faiss
 import numpy as np
@@ -37,17 +37,17 @@ import numpy as np
 __all__ = [
     "INDEX_FORMAT",
     "INDEX_FORMAT_VERSION",
+    "CosineIndex",
+    "ExactLorentzIndex",
     "IndexFormatError",
     "RetrievalIndex",
-    "ExactLorentzIndex",
     "TangentHNSWIndex",
-    "CosineIndex",
-    "load_index",
-    "lorentz_time",
-    "lorentz_inner",
-    "lorentz_distance",
-    "log0",
     "exp0",
+    "load_index",
+    "log0",
+    "lorentz_distance",
+    "lorentz_inner",
+    "lorentz_time",
 ]
 
 INDEX_FORMAT = "sgg-retrieval-index"
@@ -109,7 +109,7 @@ def exp0(tangent: np.ndarray, curvature: float) -> np.ndarray:
 # ----------------------------------------------------------------------------- base class
 
 
-def _check_matrix(name: str, array: np.ndarray, dim: Optional[int] = None) -> np.ndarray:
+def _check_matrix(name: str, array: np.ndarray, dim: int | None = None) -> np.ndarray:
     out = np.asarray(array)
     if out.ndim != 2:
         raise ValueError(f"{name}: expected a 2-d array (n, d), got shape {out.shape}")
@@ -131,7 +131,7 @@ class RetrievalIndex(ABC):
     """
 
     kind: str = ""
-    _registry: Dict[str, Type["RetrievalIndex"]] = {}
+    _registry: ClassVar[dict[str, type[RetrievalIndex]]] = {}
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -139,12 +139,12 @@ class RetrievalIndex(ABC):
             RetrievalIndex._registry[cls.kind] = cls
 
     def __init__(self) -> None:
-        self._faiss: Optional[faiss.Index] = None
-        self._ids: Optional[np.ndarray] = None
-        self.dim: Optional[int] = None
+        self._faiss: faiss.Index | None = None
+        self._ids: np.ndarray | None = None
+        self.dim: int | None = None
 
     def __len__(self) -> int:
-        return 0 if self._ids is None else int(len(self._ids))
+        return 0 if self._ids is None else len(self._ids)
 
     # -- subclass hooks
     @abstractmethod
@@ -152,7 +152,7 @@ class RetrievalIndex(ABC):
         """Create and fill the faiss index from validated ``(n, d)`` float32 vectors."""
 
     @abstractmethod
-    def _search_positions(self, queries: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    def _search_positions(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(distances float64 (q, k), positions int64 (q, k))``, ``-1`` for missing."""
 
     def _params(self) -> dict:
@@ -160,7 +160,7 @@ class RetrievalIndex(ABC):
         return {}
 
     # -- public API
-    def build(self, vectors: np.ndarray, ids: Optional[np.ndarray] = None) -> "RetrievalIndex":
+    def build(self, vectors: np.ndarray, ids: np.ndarray | None = None) -> RetrievalIndex:
         """Index ``vectors`` ``(n, d)``; ``ids`` (n,) int64 are returned by ``search`` (default ``0..n-1``)."""
         vectors = _check_matrix("vectors", vectors)
         n = len(vectors)
@@ -176,7 +176,7 @@ class RetrievalIndex(ABC):
         self._ids = ids.astype(np.int64)
         return self
 
-    def search(self, queries: np.ndarray, k: int) -> Tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return the ``k`` nearest items of each query: ``(distances (q, k) float32, ids (q, k) int64)``."""
         if self._faiss is None:
             raise RuntimeError(f"{type(self).__name__}: call build() or load_index() before search()")
