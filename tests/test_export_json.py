@@ -245,3 +245,44 @@ def test_reader_rejects_non_json(tmp_path):
     bad.write_text('{"format": "sgg-scene-graphs", "images": [')
     with pytest.raises(SceneGraphFileError, match="not valid JSON"):
         read_scene_graphs(bad)
+
+
+def test_fast_schema_check_agrees_with_jsonschema(tmp_path):
+    from sgg.export.fast_schema import compile_schema
+
+    schema = load_schema()
+    reference = jsonschema.Draft202012Validator(schema)
+    fast = compile_schema(schema)
+    doc = _valid_document(tmp_path)
+    assert fast(doc) and reference.is_valid(doc)
+    rng = np.random.default_rng(0)
+    replacements = [None, True, -1, 0.5, 2.0, "x", "", [], [1, 2, 3], {}, float("nan"), 7]
+    disagreements, invalid = [], 0
+    for trial in range(300):
+        mutated = json.loads(json.dumps(doc))
+        # walk to a random node and replace a child, drop it, or add an unknown key
+        node, depth = mutated, int(rng.integers(0, 5))
+        for _ in range(depth):
+            children = list(node.values()) if isinstance(node, dict) else node
+            children = [c for c in children if isinstance(c, (dict, list)) and c]
+            if not children:
+                break
+            node = children[int(rng.integers(len(children)))]
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            continue
+        key = keys[int(rng.integers(len(keys)))]
+        action = int(rng.integers(3))
+        if action == 0:
+            node[key] = replacements[int(rng.integers(len(replacements)))]
+        elif action == 1:
+            del node[key]
+        elif isinstance(node, dict):
+            node["unexpected"] = 1
+        else:
+            node.append(node[key])
+        invalid += not reference.is_valid(mutated)
+        if fast(mutated) != reference.is_valid(mutated):
+            disagreements.append((trial, mutated))
+    assert not disagreements
+    assert invalid > 100  # the mutations really exercise the invalid side

@@ -20,7 +20,7 @@ import copy
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -37,6 +37,7 @@ from sgg import __version__ as SGG_VERSION
 from sgg.structures.scene_graph import SceneGraphPrediction
 
 from .atomic import AtomicFile
+from .fast_schema import compile_schema
 
 __all__ = [
     "FORMAT_NAME",
@@ -439,8 +440,13 @@ def write_scene_graphs(
 # ----------------------------------------------------------------------------- reader
 
 
+class _SchemaCheck(NamedTuple):
+    validator: Any  # jsonschema validator: precise messages, slow
+    is_valid: Callable[[Any], bool]  # compiled yes/no check of the same schema, fast
+
+
 @lru_cache(maxsize=1)
-def _validators() -> tuple[jsonschema.protocols.Validator, jsonschema.protocols.Validator]:
+def _validators() -> tuple[_SchemaCheck, _SchemaCheck]:
     """(top level without images, one image). Predicate-score lists are type-checked with numpy."""
     schema = load_schema()
     top = copy.deepcopy(schema)
@@ -448,7 +454,7 @@ def _validators() -> tuple[jsonschema.protocols.Validator, jsonschema.protocols.
     image = {"$schema": schema["$schema"], "$defs": copy.deepcopy(schema["$defs"]), "$ref": "#/$defs/image"}
     image["$defs"]["relation"]["properties"]["predicate_scores"] = {"type": "array"}
     cls = jsonschema.Draft202012Validator
-    return cls(top), cls(image)
+    return _SchemaCheck(cls(top), compile_schema(top)), _SchemaCheck(cls(image), compile_schema(image))
 
 
 def _location(path: Iterable[Any]) -> str:
@@ -458,11 +464,14 @@ def _location(path: Iterable[Any]) -> str:
     return out or "(top level)"
 
 
-def _schema_check(validator, document: Any, where: str, prefix: str = "") -> None:
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is not None:
-        field_name = prefix + _location(error.absolute_path)
-        raise SceneGraphFileError(f"{where}: field '{field_name}': {error.message}")
+def _schema_check(check: _SchemaCheck, document: Any, where: str, prefix: str = "") -> None:
+    if check.is_valid(document):
+        return
+    error = jsonschema.exceptions.best_match(check.validator.iter_errors(document))
+    if error is None:
+        raise SceneGraphFileError(f"{where}: does not satisfy the scene-graph schema")
+    field_name = prefix + _location(error.absolute_path)
+    raise SceneGraphFileError(f"{where}: field '{field_name}': {error.message}")
 
 
 def _finite(value: Any) -> bool:
@@ -513,7 +522,11 @@ def _check_image(entry: dict, index: int, path: str, obj_classes: list[str], pre
                     f"{where}: {field_name}.predicate_scores has {len(scores)} values, expected "
                     f"{len(pred_classes)} (one per predicate class incl. __background__)"
                 )
-            if not all(_finite(v) for v in scores):
+            try:
+                values = np.asarray(scores, dtype=np.float64)
+            except (TypeError, ValueError):
+                values = np.array([np.nan])
+            if values.ndim != 1 or not np.isfinite(values).all():
                 raise SceneGraphFileError(f"{where}: {field_name}.predicate_scores contains a non-number or non-finite value")
 
 
