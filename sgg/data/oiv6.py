@@ -9,6 +9,7 @@ As PySGG: ids are shifted by +1 (0 = background); images without boxes, or witho
 ``filter_empty_rels`` (always for test), are dropped; duplicates are kept except with
 ``filter_duplicate_rels`` in train (seeded random choice per pair); boxes are clipped to
 [0, W-1] x [0, H-1] and kept even when degenerate. ``image_id`` is the running index in the file.
+When ``<root>/captions.json`` exists, ``record.captions`` holds the sentences keyed by ``img_fn``.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..structures.scene_graph import SceneGraphRecord
+from .captions import captions_from_folder
 from .errors import DatasetFormatError
 from .vg150 import filter_duplicate_relations
 
@@ -114,4 +116,5 @@ def load_oiv6(root: str, split: str, *, filter_empty_rels: bool = True, filter_d
                                      f"the image file of img_fn {fn!r}", "missing")
         records.append(SceneGraphRecord(image_id=k, file_name=os.path.relpath(img_path, root), width=w, height=h,
                                         boxes=box, labels=labels + 1, relations=rel, image_path=img_path))
+    captions_from_folder(root, records, [os.path.splitext(os.path.basename(r.file_name))[0] for r in records])
     return records

@@ -22,6 +22,9 @@ Semantics reproduced from SGB:
 * ``filter_non_overlap`` (train only, off by default): keep relations whose boxes overlap at the
   h5 scale with the +1 convention, drop images left without one.
 
+Captions: when ``<root>/captions.json`` exists, ``record.captions`` holds the sentences of the
+image's ``image_id`` (:mod:`sgg.data.captions`).
+
 Deviations on purpose: images are matched to ``image_data.json`` entries by position after dropping
 SGB's 4 known-corrupted ids only when that makes the counts agree, and a missing image file is an
 error naming the image id (SGB silently shifts the pairing).
@@ -36,6 +39,7 @@ import h5py
 import numpy as np
 
 from ..structures.scene_graph import SceneGraphRecord
+from .captions import captions_from_folder
 from .errors import DatasetFormatError
 
 __all__ = [
@@ -263,6 +267,7 @@ def load_vg150(root: str, split: str, *, num_val_im: int = 5000, filter_empty_re
     if split == "train" and filter_duplicate_rels:
         for r in records:
             r.relations = filter_duplicate_relations(r.relations, rng)
+    captions_from_folder(root, records, [str(r.image_id) for r in records])  # keyed by image_id
     return records
 
 

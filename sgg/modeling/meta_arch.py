@@ -236,6 +236,7 @@ class SceneGraphRCNN(nn.Module):
             obj_scores=objects.scores,
             boxes_per_cls=objects.boxes_per_cls,
             rel_labels=rel_labels,
+            captions=self._captions(samples) if self.training else None,
         )
         outputs = self.relation_head(inputs)
         losses = dict(outputs.losses)
@@ -253,6 +254,12 @@ class SceneGraphRCNN(nn.Module):
                 raise RuntimeError("SceneGraphRCNN: the relation head returned no losses in training")
             return losses
         return self.postprocessor(inputs, outputs, samples, extras)
+
+    @staticmethod
+    def _captions(samples: Sequence[ImageSample]) -> Optional[List[List[str]]]:
+        """Per-image caption lists of the batch, or None when no image has a caption."""
+        captions = [list(s.record.captions) for s in samples]
+        return captions if any(captions) else None
 
     def _objects(
         self, samples: Sequence[ImageSample], features, image_sizes: Sequence[Tuple[int, int]]

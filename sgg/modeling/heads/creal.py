@@ -229,6 +229,7 @@ class CReaL(RelationHead):
         self.union_mlp = _mlp(union_feat_dim, d, d)
         # complex block and prototypes
         self.complex_block = ComplexRelationBlock(d, complex_dim, proto_dim)
+        self.rel_embed_dim = 2 * proto_dim  # width of outputs.rel_embed = [v_a; v_p] (auxiliary heads)
         self.proto_trunk = _mlp(word_dim, d // 2, d)
         self.proto_amp = nn.Linear(d, proto_dim)
         self.proto_phase = nn.Linear(d, proto_dim)

@@ -93,6 +93,7 @@ class MotifPredictor(RelationHead):
         self.hidden_dim = hidden_dim
         self.union_feat_dim = union_feat_dim
         self.pooling_dim = pooling_dim
+        self.rel_embed_dim = pooling_dim  # width of outputs.rel_embed (auxiliary heads)
         self.obj_order = obj_order
         self.use_vision = use_vision
         self.soft_freq_bias = soft_freq_bias
