@@ -260,3 +260,32 @@ def test_scene_graph_file_indexing(toy, capsys, tmp_path):
     code, _, err = _run(capsys, "build", "--config-file", toy["cfg_file"], "--scene-graphs", str(bad),
                         "--index-dir", str(tmp_path / "bad"))
     assert code == 2 and "unknown object class 'purple_blob'" in err
+
+
+def test_retrieval_experiment_script_caches_and_prints_one_table(toy, capsys, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("retrieval_experiment",
+                                                  os.path.join(ROOT, "benchmarks", "retrieval_experiment.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cache = str(tmp_path / "cache.npz")
+    argv = ["--config-file", toy["cfg_file"], "--weights", toy["cfg"].MODEL.WEIGHTS, "--cache", cache,
+            "--iters", "3", "--batch", "4", "--embed-dim", "8"]
+    mod.main(argv)
+    first = capsys.readouterr().out
+    loaded = mod.load_cache(cache)
+    assert len(loaded["train"]["counts"]) == 6 and len(loaded["test"]["counts"]) == 5
+    assert loaded["train"]["emb"].shape == (loaded["train"]["counts"].sum(), 512)
+    # every annotated pair is cached (gt > 0 rows = the records' distinct annotated pairs)
+    from sgg.data.catalog import DatasetCatalog
+
+    pairs = sum(len({(s, o) for s, o, _ in r.relations}) for r in DatasetCatalog.get("rtoy_test"))
+    assert int((loaded["test"]["gt"] > 0).sum()) == pairs
+    mtime = os.path.getmtime(cache)
+    mod.main(argv)  # reuses the cache
+    assert os.path.getmtime(cache) == mtime
+    table = [ln for ln in first.splitlines() if ln.startswith("| ")]
+    assert len(table) == 4 and table[0].startswith("| head | t2i R@1")
+    assert [ln.split(" | ")[0] for ln in table[1:]] == ["| Lorentz + entailment", "| Lorentz, no entailment",
+                                                         "| Euclidean (cosine)"]
