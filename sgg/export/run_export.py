@@ -13,6 +13,7 @@ never sits in memory; the output appears atomically when the last image is writt
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -155,8 +156,10 @@ def export_dataset(
     else:
         writer = HDF5PredictionWriter(str(out_path), score_dtype=score_dtype, **header)
     device = next(model.parameters()).device
+    # a model built for another task (e.g. passed in) runs in this one (SceneGraphRCNN.use_mode)
+    mode_context = model.use_mode(task) if hasattr(model, "use_mode") else contextlib.nullcontext()
     try:
-        with inference_context(model), torch.no_grad():
+        with inference_context(model), torch.no_grad(), mode_context:
             for batch in tqdm(loader, desc=f"export {dataset_name}", unit="batch", disable=not progress,
                               dynamic_ncols=True):
                 outputs = model(move_to_device(batch, device))
