@@ -213,3 +213,33 @@ def test_eval_only_memory_is_flat_in_the_number_of_images(tmp_path):
     assert peak_large < 1.6 * peak_small, (peak_small / mib, peak_large / mib)
     # growth per extra image: OI AP pool (<= 800 B) + writer index; a kept prediction would be ~1.3 MB
     assert (peak_large - peak_small) / 1800 < 1280, (peak_small / mib, peak_large / mib)
+
+
+# ---------------------------------------------------------------- JSON vs HDF5 predictions files
+@pytest.mark.parametrize("mode,fmt", [("predcls", "vg150"), ("sgdet", "vg150"), ("sgcls", "oiv6")])
+def test_cli_json_and_hdf5_files_give_identical_metrics(tmp_path, monkeypatch, mode, fmt):
+    import json
+
+    import sgg.data
+    from sgg.evaluation import cli
+    from sgg.export.scene_graph_json import SceneGraphWriter
+
+    records, preds = split(mode, n=6)
+    objs = ["__background__"] + [f"o{i}" for i in range(1, 7)]
+    json_path = tmp_path / "scene_graphs.json"
+    with SceneGraphWriter(str(json_path), object_classes=objs, predicate_classes=NAMES, mode=mode,
+                          dataset="synthetic", full_scores=True) as w:
+        for rec, pred in zip(records, preds):
+            w.add(rec, pred)
+    h5_path = write_h5(tmp_path / "preds.bin", records, preds, mode)  # detected by signature, not extension
+    assert cli.is_hdf5_file(str(h5_path)) and not cli.is_hdf5_file(str(json_path))
+    monkeypatch.setattr(sgg.data, "load_dataset_split", lambda root, f, s: records)
+    results = {}
+    for name, path in (("json", json_path), ("h5", h5_path)):
+        out = tmp_path / f"metrics_{name}.json"
+        cli.main(["--dataset-dir", "unused", "--dataset-format", fmt, "--mode", mode,
+                  "--predictions", str(path), "--out", str(out)])
+        results[name] = json.loads(out.read_text())
+    assert results["json"] == results["h5"]
+    key = "R@50" if fmt == "vg150" else "score_wtd"
+    assert results["h5"][mode][key] > 0

@@ -188,7 +188,10 @@ def _unpack_scenes(scenes: Any) -> tuple[dict[str, Any], dict[str, SceneGraphPre
     """(meta, predictions by file name) from what ``read_scene_graphs`` returns."""
     if isinstance(scenes, tuple) and len(scenes) == 2:
         return dict(scenes[0] or {}), dict(scenes[1])
-    meta = getattr(scenes, "meta", None) or {}
+    meta = dict(getattr(scenes, "meta", None) or {})
+    for attr in ("mode", "dataset", "model", "object_classes", "predicate_classes"):  # ScenesFile header
+        if getattr(scenes, attr, None) is not None:
+            meta[attr] = getattr(scenes, attr)
     for attr in ("predictions", "scenes", "graphs", "images"):
         preds = getattr(scenes, attr, None)
         if isinstance(preds, Mapping):
