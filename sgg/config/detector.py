@@ -1,4 +1,8 @@
-"""Config keys of the object detector (``MODEL.DETECTOR``, ``MODEL.ROI_HEADS``, ``MODEL.ROI_BOX_HEAD``)."""
+"""Config keys of the object detector (``MODEL.DETECTOR``, ``MODEL.ROI_HEADS``, ``MODEL.ROI_BOX_HEAD``).
+
+Keys whose value is 0 or ``()`` take the default of the ``MODEL.DETECTOR.ARCH`` preset
+(``sgg.modeling.detector.torchvision_backend.ARCH_PRESETS``); any other value overrides it.
+"""
 from __future__ import annotations
 
 from .config import CfgNode as CN
@@ -10,22 +14,28 @@ def add_detector_config(cfg: CN) -> None:
     """Add the detector subtree to ``cfg`` in place."""
     cfg.MODEL.DETECTOR = CN()
     cfg.MODEL.DETECTOR.BACKEND = "torchvision"  # "torchvision" (default) or "detectron2" (optional adapter)
-    cfg.MODEL.DETECTOR.ARCH = "resnet50_fpn"  # resnet50_fpn | resnet18_fpn | mobilenet_v3_fpn | toy_resnet18_fpn
-    cfg.MODEL.DETECTOR.TRAINABLE_LAYERS = 5  # backbone stages trained (5 = all)
+    cfg.MODEL.DETECTOR.ARCH = "resnet50_fpn"  # resnet50_fpn|resnet18_fpn|mobilenet_v3_fpn|toy_resnet18_fpn
+    cfg.MODEL.DETECTOR.TRAINABLE_LAYERS = 5  # backbone stages trained, counted from the last (5 = all)
     cfg.MODEL.DETECTOR.NORM = "BN"  # "BN" (trainable BatchNorm) or "FrozenBN"
-    cfg.MODEL.DETECTOR.FPN_CHANNELS = 256  # FPN output channels
-    cfg.MODEL.DETECTOR.RETURNED_LAYERS = (1, 2, 3, 4)  # ResNet stages fed to the FPN
-    cfg.MODEL.DETECTOR.ANCHOR_SIZES = ((32,), (64,), (128,), (256,), (512,))  # one tuple per FPN level
-    cfg.MODEL.DETECTOR.ASPECT_RATIOS = (0.5, 1.0, 2.0)  # anchor aspect ratios
-    cfg.MODEL.DETECTOR.RPN_PRE_NMS_TOP_N_TRAIN = 2000  # RPN proposals before NMS (train)
-    cfg.MODEL.DETECTOR.RPN_PRE_NMS_TOP_N_TEST = 1000  # RPN proposals before NMS (test)
-    cfg.MODEL.DETECTOR.RPN_POST_NMS_TOP_N_TRAIN = 2000  # RPN proposals after NMS (train)
-    cfg.MODEL.DETECTOR.RPN_POST_NMS_TOP_N_TEST = 1000  # RPN proposals after NMS (test)
-    cfg.MODEL.DETECTOR.BOX_BATCH_SIZE_PER_IMAGE = 512  # RoIs sampled per image for the box head
+    cfg.MODEL.DETECTOR.FPN_CHANNELS = 0  # FPN output channels (0 = ARCH preset: 256; toy 128)
+    cfg.MODEL.DETECTOR.RETURNED_LAYERS = ()  # stages (1..4, stride 2**(k+1)) fed to the FPN (() = preset)
+    cfg.MODEL.DETECTOR.ANCHOR_SIZES = ()  # one tuple per FPN level incl. the extra pooled one (() = preset)
+    cfg.MODEL.DETECTOR.ASPECT_RATIOS = (0.5, 1.0, 2.0)  # anchor aspect ratios (height / width)
+    cfg.MODEL.DETECTOR.RPN_PRE_NMS_TOP_N_TRAIN = 0  # RPN proposals per level before NMS, train (0 = preset)
+    cfg.MODEL.DETECTOR.RPN_PRE_NMS_TOP_N_TEST = 0  # RPN proposals per level before NMS, test (0 = preset)
+    cfg.MODEL.DETECTOR.RPN_POST_NMS_TOP_N_TRAIN = 0  # RPN proposals per image after NMS, train (0 = preset)
+    cfg.MODEL.DETECTOR.RPN_POST_NMS_TOP_N_TEST = 0  # RPN proposals per image after NMS, test (0 = preset)
+    cfg.MODEL.DETECTOR.RPN_NMS_THRESH = 0.7  # RPN proposal NMS IoU
+    cfg.MODEL.DETECTOR.RPN_BATCH_SIZE_PER_IMAGE = 256  # anchors sampled per image for the RPN losses
+    cfg.MODEL.DETECTOR.BOX_BATCH_SIZE_PER_IMAGE = 0  # RoIs sampled per image for the box head (0 = preset)
     cfg.MODEL.DETECTOR.WEIGHTS = ""  # user weights for the detector (a state_dict file)
+    cfg.MODEL.DETECTOR.D2_CONFIG_FILE = ""  # detectron2 backend: its YAML, or model_zoo:<path>
 
     cfg.MODEL.ROI_HEADS = CN()
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 151  # object classes including background (VG-150: 151)
+    cfg.MODEL.ROI_HEADS.FG_IOU_THRESHOLD = 0.5  # RoIs with IoU >= this to a GT box are foreground
+    cfg.MODEL.ROI_HEADS.BG_IOU_THRESHOLD = 0.5  # RoIs with IoU < this to every GT box are background
+    cfg.MODEL.ROI_HEADS.POSITIVE_FRACTION = 0.25  # largest foreground share of the sampled RoIs
     cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.01  # detection score threshold at test
     cfg.MODEL.ROI_HEADS.NMS_THRESH_TEST = 0.3  # per-class box NMS at test
     cfg.MODEL.ROI_HEADS.DETECTIONS_PER_IMG = 80  # detections kept per image
@@ -33,4 +43,4 @@ def add_detector_config(cfg: CN) -> None:
     cfg.MODEL.ROI_BOX_HEAD = CN()
     cfg.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 7  # RoIAlign output size
     cfg.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 2  # RoIAlign sampling ratio
-    cfg.MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM = 1024  # width of the 2-FC box head (SGB: 4096)
+    cfg.MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM = 0  # 2-FC box head width (0 = preset: 1024, toy 512; SGB 4096)
