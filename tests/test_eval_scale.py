@@ -104,7 +104,8 @@ def test_compact_writer_needs_gt_pairs_in_gt_box_modes(tmp_path):
 
     records, preds = split("predcls", n=1)
     rec = records[0]
-    with HDF5PredictionWriter(str(tmp_path / "c.h5"), object_classes=["__background__"] + [f"o{i}" for i in range(1, 7)],
+    objs = ["__background__"] + [f"o{i}" for i in range(1, 7)]
+    with HDF5PredictionWriter(str(tmp_path / "c.h5"), object_classes=objs,
                               predicate_classes=NAMES, mode="predcls", dataset="d", compact=True) as w:
         with pytest.raises(ValueError, match="relations"):
             w.add((rec.file_name, 0, 10, 10), preds[0])
@@ -243,3 +244,44 @@ def test_cli_json_and_hdf5_files_give_identical_metrics(tmp_path, monkeypatch, m
     assert results["json"] == results["h5"]
     key = "R@50" if fmt == "vg150" else "score_wtd"
     assert results["h5"][mode][key] > 0
+
+
+# ---------------------------------------------------------------- streaming exporter
+def _h5_exporter(path, mode="sgdet", transform=None):
+    from sgg.engine.inference import SceneGraphExporter
+    from sgg.export.hdf5_io import HDF5PredictionReader, HDF5PredictionWriter
+
+    def read_shard(p):
+        with HDF5PredictionReader(p) as r:
+            yield from r
+
+    objs = ["__background__"] + [f"o{i}" for i in range(1, 7)]
+    return SceneGraphExporter(
+        str(path), lambda p: HDF5PredictionWriter(p, object_classes=objs, predicate_classes=NAMES, mode=mode,
+                                                  dataset="d"),
+        transform=transform, read_shard=read_shard)
+
+
+def test_exporter_merges_per_rank_shards_and_aborts_cleanly(tmp_path, monkeypatch):
+    from sgg.export.hdf5_io import HDF5PredictionReader
+    from sgg.utils import comm
+
+    records, preds = split("sgdet", n=6)
+    path = tmp_path / "scene_graphs.h5"
+    monkeypatch.setattr(comm, "get_world_size", lambda: 2)
+    monkeypatch.setattr(comm, "synchronize", lambda: None)
+    for rank in (1, 0):  # rank 1 finishes first; rank 0 (main) merges both shards
+        monkeypatch.setattr(comm, "get_rank", lambda r=rank: r)
+        monkeypatch.setattr(comm, "is_main_process", lambda r=rank: r == 0)
+        exp = _h5_exporter(path)
+        exp.process(records[rank::2], preds[rank::2])
+        assert exp.finalize() == (str(path) if rank == 0 else None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene_graphs.h5"]  # shards removed
+    with HDF5PredictionReader(str(path)) as r:
+        assert sorted(r.file_names()) == sorted(rec.file_name for rec in records)
+        np.testing.assert_array_equal(r[records[3].file_name][1].rel_scores, preds[3].rel_scores)
+    monkeypatch.setattr(comm, "get_world_size", lambda: 1)
+    failing = _h5_exporter(tmp_path / "failed.h5")
+    failing.process(records[:2], preds[:2])
+    failing.abort()
+    assert not (tmp_path / "failed.h5").exists() and len(list(tmp_path.iterdir())) == 1

@@ -269,7 +269,8 @@ class SGGTrainer(SimpleTrainer):
         """Evaluate ``model`` on each dataset (default ``DATASETS.TEST``).
 
         Writes ``OUTPUT_DIR/inference/<dataset>/metrics.json`` and, when ``export`` (default
-        ``TEST.EXPORT``), ``scene_graphs.json`` (``TEST.EXPORT_FORMAT hdf5``: ``scene_graphs.h5``) next to it. Returns ``{dataset: results}`` on the
+        ``TEST.EXPORT``), ``scene_graphs.json`` (``TEST.EXPORT_FORMAT hdf5``: ``scene_graphs.h5``) next
+        to it. Returns ``{dataset: results}`` on the
         main process (results are ``{}`` on other ranks).
         """
         names = tuple(cfg.DATASETS.TEST if dataset_names is None else dataset_names)

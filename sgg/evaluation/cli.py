@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dataset-format", required=True, choices=["vg150", "oiv6"])
     ap.add_argument("--split", default="test", choices=["train", "val", "test"])
     ap.add_argument("--mode", required=True, choices=list(EVAL_MODES))
-    ap.add_argument("--predictions", required=True, help="predictions file: scene_graphs.json (JSON export) or an HDF5 file "
+    ap.add_argument("--predictions", required=True,
+                    help="predictions file: scene_graphs.json (JSON export) or an HDF5 file "
                     "(sgg.export.hdf5_io, read image by image)")
     ap.add_argument("--zeroshot-triplets", default=None,
                     help="file of (subject label, object label, predicate) rows for zR (.npy/.json/.txt/.csv/.pt)")

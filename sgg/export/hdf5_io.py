@@ -278,7 +278,8 @@ class HDF5PredictionReader:
     read one image group per call. Errors name the file, the image group and the field.
 
     Attributes:
-        object_classes, predicate_classes, mode, dataset, model_meta, score_dtype, compact (rows reduced by ``compact=True``).
+        object_classes, predicate_classes, mode, dataset, model_meta, score_dtype,
+        compact (rows reduced by ``compact=True``).
     """
 
     def __init__(self, path: str):
