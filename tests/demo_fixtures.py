@@ -3,6 +3,7 @@
 Not a test module. The datasets are registered under the prefix ``demotoy`` so the global catalogs
 of other tests (``toy_*``) are not disturbed.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,11 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass
 class DemoSetup:
-    root: Path            # the toy dataset
-    config_file: Path     # YAML config of the toy model on that dataset (small test size)
-    weights: Path         # random-weight checkpoint
-    image_dir: Path       # 3 generated "user" images
-    annotations: dict     # file name -> (boxes (N, 4), label names)
+    root: Path  # the toy dataset
+    config_file: Path  # YAML config of the toy model on that dataset (small test size)
+    weights: Path  # random-weight checkpoint
+    image_dir: Path  # 3 generated "user" images
+    annotations: dict  # file name -> (boxes (N, 4), label names)
 
 
 def write_config(path: Path, dataset_root: Path, base: str = "configs/toy/sgcls_motifs.yaml") -> Path:
@@ -65,8 +66,8 @@ def load_cfg(config_file: Path, *opts: str):
 
 def make_setup(tmp: Path) -> DemoSetup:
     """Generate everything under ``tmp`` (a few seconds)."""
-    from sgg.modeling.build import build_model
     from sgg.engine.predictor import metadata_from_config
+    from sgg.modeling.build import build_model
 
     root = tmp / "toy"
     spec = ToyDatasetSpec(seed=3, num_train=6, num_test=3, num_val=2, image_size=96)

@@ -1,4 +1,5 @@
 """SceneGraphPredictor and tools/demo.py on generated images with a random-weight toy model."""
+
 import importlib.util
 import json
 import logging
@@ -6,8 +7,8 @@ import logging
 import numpy as np
 import pytest
 import torch
-
 from demo_fixtures import ROOT, boxes_json, load_cfg, make_setup, png_size
+
 from sgg.engine.demo import collect_images, load_user_boxes, run_demo
 from sgg.engine.predictor import SceneGraphPredictor
 from sgg.export.scene_graph_json import read_scene_graphs
@@ -147,8 +148,18 @@ def test_demo_tool_predcls_refuses_overwrite(setup, predictor, demo_tool, tmp_pa
     boxes_file = tmp_path / "boxes.json"
     boxes_file.write_text(json.dumps(boxes_json(setup, labels=True)))
     out = tmp_path / "out"
-    argv = ["--config-file", str(setup.config_file), "--input", str(setup.image_dir / "*.jpg"),
-            "--boxes", str(boxes_file), "--output", str(out), "MODEL.WEIGHTS", str(setup.weights)]
+    argv = [
+        "--config-file",
+        str(setup.config_file),
+        "--input",
+        str(setup.image_dir / "*.jpg"),
+        "--boxes",
+        str(boxes_file),
+        "--output",
+        str(out),
+        "MODEL.WEIGHTS",
+        str(setup.weights),
+    ]
     demo_tool.main(argv)
     _check_outputs(out, setup, "predcls", predictor)
     before = (out / "scene_graphs.json").read_bytes()
@@ -162,8 +173,13 @@ def test_demo_tool_predcls_refuses_overwrite(setup, predictor, demo_tool, tmp_pa
 def test_run_demo_sgcls_and_sgdet(setup, predictor, tmp_path):
     images = _images(setup)
     out = tmp_path / "sgcls"
-    run_demo(predictor, images, out, user_boxes=load_user_boxes(_write(tmp_path, boxes_json(setup, False))),
-             progress=False)
+    run_demo(
+        predictor,
+        images,
+        out,
+        user_boxes=load_user_boxes(_write(tmp_path, boxes_json(setup, False))),
+        progress=False,
+    )
     _check_outputs(out, setup, "sgcls", predictor)
     out = tmp_path / "sgdet"
     run_demo(predictor, images, out, progress=False)
@@ -186,18 +202,28 @@ def test_bad_boxes_files_and_images(setup, predictor, tmp_path):
 
     def run(doc):
         path = _write(tmp_path, doc)
-        run_demo(predictor, images, tmp_path / "out", user_boxes=load_user_boxes(path), boxes_path=str(path),
-                 progress=False)
+        run_demo(
+            predictor,
+            images,
+            tmp_path / "out",
+            user_boxes=load_user_boxes(path),
+            boxes_path=str(path),
+            progress=False,
+        )
 
     bad = json.loads(json.dumps(good))
     bad["photo_0.jpg"][0]["label"] = "unicorn"
-    with pytest.raises(ValueError, match=r"boxes.json: photo_0.jpg: labels\[0\]: unknown object class 'unicorn'"):
+    with pytest.raises(
+        ValueError, match=r"boxes.json: photo_0.jpg: labels\[0\]: unknown object class 'unicorn'"
+    ):
         run(bad)
     bad = json.loads(json.dumps(good))
     bad["photo_1.jpg"][1]["box"] = [0, 0, 5000, 10]
     with pytest.raises(ValueError, match=r"photo_1.jpg: boxes\[1\]: box .* lies outside the image"):
         run(bad)
-    with pytest.raises(ValueError, match=r"image\(s\) \['elsewhere.jpg'\] not found among the --input images"):
+    with pytest.raises(
+        ValueError, match=r"image\(s\) \['elsewhere.jpg'\] not found among the --input images"
+    ):
         run({**good, "elsewhere.jpg": [[0, 0, 5, 5]]})
     with pytest.raises(ValueError, match=r"no entry for input image\(s\) \['photo_2.jpg'\]"):
         run({k: v for k, v in good.items() if k != "photo_2.jpg"})

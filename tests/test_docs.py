@@ -1,4 +1,5 @@
 """The generated config reference is up to date; the relation-head walk-through runs as written."""
+
 import re
 from pathlib import Path
 
@@ -21,11 +22,14 @@ def test_config_reference_is_generated_and_up_to_date():
     comments = config_comments()
     keys = all_keys(get_cfg())
     assert set(keys) <= set(comments) and all(comments[k] for k in keys)
-    assert "| `MODEL.ROI_RELATION_HEAD.USE_GT_BOX` | `True` | predcls/sgcls: use GT boxes (False = sgdet) |" in committed
+    assert (
+        "| `MODEL.ROI_RELATION_HEAD.USE_GT_BOX` | `True` | predcls/sgcls: use GT boxes (False = sgdet) |"
+        in committed
+    )
 
 
 def test_reference_follows_aliases_in_source():
-    source = '''
+    source = """
 def add(cfg):
     cfg.MODEL.NEW = _C = CN()
     _C.A = 1  # first
@@ -33,10 +37,14 @@ def add(cfg):
     _S = _C.SUB
     _S.B = (1, 2)  # second
     cfg.TOP = "x"  # third
-'''
+"""
     from sgg.config.reference import _comments_of
 
-    assert _comments_of(source, "<test>") == {"MODEL.NEW.A": "first", "MODEL.NEW.SUB.B": "second", "TOP": "third"}
+    assert _comments_of(source, "<test>") == {
+        "MODEL.NEW.A": "first",
+        "MODEL.NEW.SUB.B": "second",
+        "TOP": "third",
+    }
 
 
 def test_relation_head_walkthrough_runs():
@@ -51,7 +59,9 @@ def test_relation_head_walkthrough_runs():
         assert RELATION_HEAD_REGISTRY.get("PairMLPHead") is namespace["PairMLPHead"]
         (config,) = _blocks(text, "yaml")
         cfg = get_cfg()
-        cfg.merge_from_other_cfg(type(cfg)(yaml.safe_load(config.replace('_BASE_: "configs/toy/Base-toy.yaml"\n', ""))))
+        cfg.merge_from_other_cfg(
+            type(cfg)(yaml.safe_load(config.replace('_BASE_: "configs/toy/Base-toy.yaml"\n', "")))
+        )
         assert cfg.MODEL.ROI_RELATION_HEAD.PREDICTOR == "PairMLPHead"
     finally:
         RELATION_HEAD_REGISTRY._obj_map.pop("PairMLPHead", None)

@@ -1,12 +1,13 @@
-"""tools/export.py and sgg.export.run_export: JSON and HDF5 exports of a split agree and evaluate identically."""
+"""tools/export.py and sgg.export.run_export: JSON and HDF5 exports agree and evaluate identically."""
+
 import importlib.util
 import logging
 
 import numpy as np
 import pytest
 import torch
-
 from demo_fixtures import ROOT, load_cfg, make_setup
+
 from sgg.data.catalog import DatasetCatalog
 from sgg.evaluation.cli import run_evaluation
 from sgg.export.hdf5_io import HDF5PredictionReader
@@ -40,8 +41,13 @@ def export_tool():
 
 
 def _evaluate(preds, predicate_classes, mode="predcls"):
-    res = run_evaluation(DatasetCatalog.get("demotoy_test"), preds, mode=mode, dataset_format="vg150",
-                         predicate_classes=predicate_classes)
+    res = run_evaluation(
+        DatasetCatalog.get("demotoy_test"),
+        preds,
+        mode=mode,
+        dataset_format="vg150",
+        predicate_classes=predicate_classes,
+    )
     return {k: v for k, v in _flat(res)}
 
 
@@ -63,16 +69,36 @@ def _assert_same(a, b):
     assert a.keys() == b.keys()
     for name in a:
         pa, pb = a[name], b[name]
-        for field in ("boxes", "labels", "scores", "rel_pair_idxs", "rel_labels", "rel_label_scores", "rel_scores"):
-            np.testing.assert_allclose(getattr(pa, field), getattr(pb, field), rtol=1e-6, atol=0, err_msg=field)
+        for field in (
+            "boxes",
+            "labels",
+            "scores",
+            "rel_pair_idxs",
+            "rel_labels",
+            "rel_label_scores",
+            "rel_scores",
+        ):
+            np.testing.assert_allclose(
+                getattr(pa, field), getattr(pb, field), rtol=1e-6, atol=0, err_msg=field
+            )
 
 
 def test_json_and_hdf5_round_trip_and_evaluate_identically(setup, model, tmp_path):
     # predcls (GT labels) so that even random weights recall some triplets; the model was built for sgcls
-    cfg = load_cfg(setup.config_file, "MODEL.WEIGHTS", str(setup.weights), "MODEL.ROI_RELATION_HEAD.USE_GT_OBJECT_LABEL", "True")
+    cfg = load_cfg(
+        setup.config_file,
+        "MODEL.WEIGHTS",
+        str(setup.weights),
+        "MODEL.ROI_RELATION_HEAD.USE_GT_OBJECT_LABEL",
+        "True",
+    )
     full = ExportOptions(full_scores=True)
-    json_path = export_dataset(cfg, "demotoy_test", tmp_path / "sg.json", options=full, model=model, progress=False)
-    h5_path = export_dataset(cfg, "demotoy_test", tmp_path / "sg.h5", options=full, model=model, progress=False)
+    json_path = export_dataset(
+        cfg, "demotoy_test", tmp_path / "sg.json", options=full, model=model, progress=False
+    )
+    h5_path = export_dataset(
+        cfg, "demotoy_test", tmp_path / "sg.h5", options=full, model=model, progress=False
+    )
     scenes = read_scene_graphs(json_path)
     meta, h5_preds = _read_h5(h5_path)
     records = DatasetCatalog.get("demotoy_test")
@@ -89,15 +115,24 @@ def test_json_and_hdf5_round_trip_and_evaluate_identically(setup, model, tmp_pat
     res_json = _evaluate(scenes.predictions, scenes.predicate_classes)
     res_h5 = _evaluate(h5_preds, meta["predicate_classes"])
     assert res_json == res_h5
-    assert res_json["/predcls/ngR@100"] > 0  # read from the full predicate scores (random weights: R@K may be 0)
+    assert (
+        res_json["/predcls/ngR@100"] > 0
+    )  # read from the full predicate scores (random weights: R@K may be 0)
 
     # compact rows: smaller files, same metrics; top-k: the first k rows of the full ranking
-    compact_path = export_dataset(cfg, "demotoy_test", tmp_path / "compact.h5", options=full, compact=True,
-                                  model=model, progress=False)
+    compact_path = export_dataset(
+        cfg, "demotoy_test", tmp_path / "compact.h5", options=full, compact=True, model=model, progress=False
+    )
     _, compact = _read_h5(compact_path)
     assert _evaluate(compact, meta["predicate_classes"]) == res_h5
-    top_path = export_dataset(cfg, "demotoy_test", tmp_path / "top.h5", options=ExportOptions(topk_relations=3),
-                              model=model, progress=False)
+    top_path = export_dataset(
+        cfg,
+        "demotoy_test",
+        tmp_path / "top.h5",
+        options=ExportOptions(topk_relations=3),
+        model=model,
+        progress=False,
+    )
     _, top = _read_h5(top_path)
     for name, pred in top.items():
         assert pred.rel_scores is None and pred.num_relations == min(3, h5_preds[name].num_relations)
@@ -112,8 +147,21 @@ def test_json_and_hdf5_round_trip_and_evaluate_identically(setup, model, tmp_pat
 def test_export_tool_cli(setup, export_tool, tmp_path, capsys):
     out = tmp_path / "cli.json"
     base = ["--config-file", str(setup.config_file), "--dataset", "demotoy_test", "--quiet"]
-    export_tool.main(base + ["--out", str(out), "--task", "predcls", "--topk-relations", "4",
-                             "--min-relation-score", "0.0", "MODEL.WEIGHTS", str(setup.weights)])
+    export_tool.main(
+        base
+        + [
+            "--out",
+            str(out),
+            "--task",
+            "predcls",
+            "--topk-relations",
+            "4",
+            "--min-relation-score",
+            "0.0",
+            "MODEL.WEIGHTS",
+            str(setup.weights),
+        ]
+    )
     scenes = read_scene_graphs(out)
     assert scenes.mode == "predcls" and scenes.meta["export"]["topk_relations"] == 4
     for rec in DatasetCatalog.get("demotoy_test"):

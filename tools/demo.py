@@ -10,6 +10,7 @@
 
 The logic lives in sgg.engine.predictor (SceneGraphPredictor) and sgg.engine.demo; see docs/demo.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,14 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--input", required=True, nargs="+", help="image files, folders or glob patterns")
     ap.add_argument("--output", required=True, help="folder for scene_graphs.json and the drawings")
     ap.add_argument("--boxes", default=None, help="boxes.json: your boxes (and labels) per image file name")
-    ap.add_argument("--task", choices=sorted(TASKS),
-                    help="default: sgdet without --boxes; predcls when every box has a label, else sgcls")
-    ap.add_argument("--topk-relations", type=int, default=-1, help="relations kept per image in the JSON (-1: all)")
+    ap.add_argument(
+        "--task",
+        choices=sorted(TASKS),
+        help="default: sgdet without --boxes; predcls when every box has a label, else sgcls",
+    )
+    ap.add_argument(
+        "--topk-relations", type=int, default=-1, help="relations kept per image in the JSON (-1: all)"
+    )
     ap.add_argument("--draw-topk", type=int, default=20, help="relations drawn per image")
     ap.add_argument("--no-draw", action="store_true", help="write the JSON file only")
     ap.add_argument("--overwrite", action="store_true", help="replace existing outputs in --output")
-    ap.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE",
-                    help="config overrides, e.g. MODEL.WEIGHTS model_final.pth MODEL.DEVICE cpu")
+    ap.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        metavar="KEY VALUE",
+        help="config overrides, e.g. MODEL.WEIGHTS model_final.pth MODEL.DEVICE cpu",
+    )
     return ap
 
 
@@ -60,9 +70,18 @@ def main(argv=None) -> str:
         plan_task(images, user_boxes, args.task, args.boxes or "")  # all checks before building the model
         check_outputs(images, args.output, draw=not args.no_draw, overwrite=args.overwrite)
         predictor = SceneGraphPredictor(cfg)
-        path = run_demo(predictor, images, args.output, user_boxes=user_boxes, boxes_path=args.boxes or "",
-                        task=args.task, options=ExportOptions(topk_relations=args.topk_relations),
-                        draw_topk_relations=args.draw_topk, draw=not args.no_draw, overwrite=args.overwrite)
+        path = run_demo(
+            predictor,
+            images,
+            args.output,
+            user_boxes=user_boxes,
+            boxes_path=args.boxes or "",
+            task=args.task,
+            options=ExportOptions(topk_relations=args.topk_relations),
+            draw_topk_relations=args.draw_topk,
+            draw=not args.no_draw,
+            overwrite=args.overwrite,
+        )
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         raise SystemExit(f"error: {e}") from None
     print(f"wrote {path}")

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Write docs/config_reference.md from sgg.config.get_cfg() and the keys' one-line source comments.
 
-    python tools/dump_config_reference.py            # (re)write docs/config_reference.md
-    python tools/dump_config_reference.py --check    # exit 1 if the committed page is out of date
+python tools/dump_config_reference.py            # (re)write docs/config_reference.md
+python tools/dump_config_reference.py --check    # exit 1 if the committed page is out of date
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,9 @@ from sgg.utils.io import atomic_write_text  # noqa: E402
 def main(argv=None) -> int:
     """Render the page; write it, or with ``--check`` compare it with the file. Returns the exit code."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "config_reference.md"), help="the page to write")
+    ap.add_argument(
+        "--out", default=os.path.join(ROOT, "docs", "config_reference.md"), help="the page to write"
+    )
     ap.add_argument("--check", action="store_true", help="do not write; exit 1 when --out differs")
     args = ap.parse_args(argv)
     text = render_config_reference()

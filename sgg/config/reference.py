@@ -6,6 +6,7 @@ Every key's description is the one-line ``# comment`` on the line that assigns i
 ``tokenize``, so the page cannot drift from the code: ``tools/dump_config_reference.py --check``
 and a test compare the committed page with a fresh rendering.
 """
+
 from __future__ import annotations
 
 import ast
@@ -45,7 +46,11 @@ def _dotted(node: ast.AST, aliases: dict[str, str]) -> str | None:
 
 
 def _is_node_call(value: ast.AST) -> bool:
-    return isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id in ("CN", "CfgNode")
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id in ("CN", "CfgNode")
+    )
 
 
 def _statements(body: Iterable[ast.stmt]) -> Iterable[ast.stmt]:
@@ -84,8 +89,14 @@ def _comments_of(source: str, where: str) -> dict[str, str]:
                 key = _dotted(target, aliases)
                 if key is None:
                     continue
-                text = next((comments[n] for n in range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1)
-                             if n in comments), "")
+                text = next(
+                    (
+                        comments[n]
+                        for n in range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1)
+                        if n in comments
+                    ),
+                    "",
+                )
                 out[key] = text
     return out
 
@@ -104,7 +115,12 @@ def _format_default(value) -> str:
     if isinstance(value, str):
         text = f'"{value}"'
     elif isinstance(value, tuple):
-        text = "(" + ", ".join(_format_default(v).strip("`") for v in value) + ("," if len(value) == 1 else "") + ")"
+        text = (
+            "("
+            + ", ".join(_format_default(v).strip("`") for v in value)
+            + ("," if len(value) == 1 else "")
+            + ")"
+        )
     elif isinstance(value, list):
         text = "[" + ", ".join(_format_default(v).strip("`") for v in value) + "]"
     else:
@@ -135,14 +151,21 @@ def render_config_reference(cfg: CfgNode | None = None, comments: dict[str, str]
         "",
         f"All {len(keys)} keys of `sgg.config.get_cfg()` with their defaults. Override them in a YAML file "
         "(`_BASE_` inheritance) or on the command line as trailing `KEY VALUE` pairs, e.g. "
-        "`MODEL.ROI_RELATION_HEAD.USE_GT_BOX False`. An unknown key is an error that names the closest known key.",
+        "`MODEL.ROI_RELATION_HEAD.USE_GT_BOX False`. An unknown key is an error that names the closest "
+        "known key.",
         "",
     ]
     groups: dict[str, list[str]] = {}
     for key in keys:
         groups.setdefault(_group_of(key), []).append(key)
-    lines += ["Groups: " + ", ".join(f"[`{g}`](#{g.lower().replace('.', '').replace('(', '').replace(')', '').replace(' ', '-')})"
-                                     for g in groups), ""]
+    lines += [
+        "Groups: "
+        + ", ".join(
+            f"[`{g}`](#{g.lower().replace('.', '').replace('(', '').replace(')', '').replace(' ', '-')})"
+            for g in groups
+        ),
+        "",
+    ]
     for group, members in groups.items():
         lines += [f"## {group}", "", "| Key | Default | Description |", "| --- | --- | --- |"]
         for key in members:

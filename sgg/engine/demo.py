@@ -15,6 +15,7 @@ An image whose boxes all carry a label is predicted in predcls, one whose boxes 
 sgcls; mixing labelled and unlabelled boxes within an image is an error. With a ``boxes.json``,
 every input image needs an entry (one output file holds one task), every entry an input image.
 """
+
 from __future__ import annotations
 
 import glob
@@ -33,8 +34,17 @@ from ..export.draw import draw_scene_graph
 from ..export.scene_graph_json import ExportOptions, ImageInfo, SceneGraphWriter
 from .predictor import load_rgb_image
 
-__all__ = ["IMAGE_EXTENSIONS", "SCENE_GRAPHS_FILE", "DemoImage", "UserBoxes", "check_outputs", "collect_images",
-           "load_user_boxes", "plan_task", "run_demo"]
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "SCENE_GRAPHS_FILE",
+    "DemoImage",
+    "UserBoxes",
+    "check_outputs",
+    "collect_images",
+    "load_user_boxes",
+    "plan_task",
+    "run_demo",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +80,9 @@ def collect_images(inputs: Sequence[str]) -> list[DemoImage]:
         if p.is_dir():
             found = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS)
             if not found:
-                raise FileNotFoundError(f"--input {item}: folder holds no image ({', '.join(IMAGE_EXTENSIONS)})")
+                raise FileNotFoundError(
+                    f"--input {item}: folder holds no image ({', '.join(IMAGE_EXTENSIONS)})"
+                )
         elif p.is_file():
             found = [p]
         else:
@@ -82,8 +94,10 @@ def collect_images(inputs: Sequence[str]) -> list[DemoImage]:
     for path in dict.fromkeys(q.resolve() for q in paths):  # unique, in order
         for key, seen in ((path.name, by_name), (path.stem, by_stem)):
             if key in seen:
-                raise ValueError(f"--input: {seen[key]} and {path} share the name {key!r}; the output is keyed "
-                                 f"by file name and the drawing is <stem>.png, so rename one of them")
+                raise ValueError(
+                    f"--input: {seen[key]} and {path} share the name {key!r}; the output is keyed "
+                    f"by file name and the drawing is <stem>.png, so rename one of them"
+                )
             seen[key] = path
         images.append(DemoImage(path.name, path))
     return images
@@ -110,29 +124,40 @@ def load_user_boxes(path: str | os.PathLike) -> dict[str, UserBoxes]:
             if isinstance(entry, dict):
                 unknown = set(entry) - {"box", "label"}
                 if "box" not in entry or unknown:
-                    raise ValueError(f"{where}, box {i}: expected keys 'box' and optional 'label'"
-                                     + (f", got unknown keys {sorted(unknown)}" if unknown else ""))
+                    raise ValueError(
+                        f"{where}, box {i}: expected keys 'box' and optional 'label'"
+                        + (f", got unknown keys {sorted(unknown)}" if unknown else "")
+                    )
                 box, label = entry["box"], entry.get("label")
             else:
                 box, label = entry, None
-            if (not isinstance(box, list) or len(box) != 4
-                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)):
+            if (
+                not isinstance(box, list)
+                or len(box) != 4
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+            ):
                 raise ValueError(f"{where}, box {i}: expected [x1, y1, x2, y2] (4 numbers), got {box!r}")
-            if label is not None and not (isinstance(label, str) or (isinstance(label, int)
-                                                                      and not isinstance(label, bool))):
-                raise ValueError(f"{where}, box {i}: label must be a class name or an integer id, got {label!r}")
+            if label is not None and not (
+                isinstance(label, str) or (isinstance(label, int) and not isinstance(label, bool))
+            ):
+                raise ValueError(
+                    f"{where}, box {i}: label must be a class name or an integer id, got {label!r}"
+                )
             boxes.append([float(v) for v in box])
             labels.append(label)
         given = [lb is not None for lb in labels]
         if any(given) and not all(given):
-            raise ValueError(f"{where}: boxes {[i for i, g in enumerate(given) if not g]} have no label while "
-                             f"others do; label every box (predcls) or none (sgcls)")
+            raise ValueError(
+                f"{where}: boxes {[i for i, g in enumerate(given) if not g]} have no label while "
+                f"others do; label every box (predcls) or none (sgcls)"
+            )
         out[str(name)] = UserBoxes(boxes, labels if all(given) else None)
     return out
 
 
-def plan_task(images: Sequence[DemoImage], user_boxes: dict[str, UserBoxes] | None, task: str | None,
-                boxes_path: str) -> str:
+def plan_task(
+    images: Sequence[DemoImage], user_boxes: dict[str, UserBoxes] | None, task: str | None, boxes_path: str
+) -> str:
     """The single task of the run, checking ``boxes.json`` against the inputs."""
     if user_boxes is None:
         if task not in (None, "sgdet"):
@@ -143,25 +168,32 @@ def plan_task(images: Sequence[DemoImage], user_boxes: dict[str, UserBoxes] | No
     names = {im.file_name for im in images}
     unknown = sorted(set(user_boxes) - names)
     if unknown:
-        raise ValueError(f"{boxes_path}: image(s) {unknown} not found among the --input images "
-                         f"({len(names)} images, e.g. {sorted(names)[:3]})")
+        raise ValueError(
+            f"{boxes_path}: image(s) {unknown} not found among the --input images "
+            f"({len(names)} images, e.g. {sorted(names)[:3]})"
+        )
     missing = sorted(names - set(user_boxes))
     if missing:
-        raise ValueError(f"{boxes_path}: no entry for input image(s) {missing}; with --boxes every image needs boxes")
+        raise ValueError(
+            f"{boxes_path}: no entry for input image(s) {missing}; with --boxes every image needs boxes"
+        )
     implied = {"predcls" if ub.labels is not None else "sgcls" for ub in user_boxes.values()}
     if task == "sgcls":
         return "sgcls"
     if len(implied) > 1:
-        raise ValueError(f"{boxes_path}: some images have labelled boxes (predcls) and others not (sgcls); "
-                         f"one run has one task: label all images, or pass --task sgcls to ignore the labels")
+        raise ValueError(
+            f"{boxes_path}: some images have labelled boxes (predcls) and others not (sgcls); "
+            f"one run has one task: label all images, or pass --task sgcls to ignore the labels"
+        )
     (found,) = implied
     if task == "predcls" and found != "predcls":
         raise ValueError(f"{boxes_path}: --task predcls needs a label for every box")
     return found
 
 
-def check_outputs(images: Sequence[DemoImage], output_dir: str | os.PathLike, *, draw: bool = True,
-                  overwrite: bool = False) -> Path:
+def check_outputs(
+    images: Sequence[DemoImage], output_dir: str | os.PathLike, *, draw: bool = True, overwrite: bool = False
+) -> Path:
     """Refuse (``FileExistsError``) when ``scene_graphs.json`` or a drawing exists and not ``overwrite``."""
     out_dir = Path(output_dir)
     json_path = out_dir / SCENE_GRAPHS_FILE
@@ -170,7 +202,9 @@ def check_outputs(images: Sequence[DemoImage], output_dir: str | os.PathLike, *,
         try:
             check_target(target, overwrite)
         except FileExistsError:
-            raise FileExistsError(f"{target} already exists; pass --overwrite to replace the demo's outputs") from None
+            raise FileExistsError(
+                f"{target} already exists; pass --overwrite to replace the demo's outputs"
+            ) from None
     return json_path
 
 
@@ -197,26 +231,45 @@ def run_demo(
     json_path = check_outputs(images, output_dir, draw=draw, overwrite=overwrite)
     out_dir = json_path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_meta = {"relation_head": str(predictor.cfg.MODEL.ROI_RELATION_HEAD.PREDICTOR),
-                  "weights": str(predictor.cfg.MODEL.WEIGHTS)}
-    with SceneGraphWriter(json_path, object_classes=predictor.object_classes,
-                          predicate_classes=predictor.predicate_classes, mode=task, dataset="user_images",
-                          model_meta=model_meta, overwrite=overwrite, options=options or ExportOptions()) as writer:
-        for image_id, image in enumerate(tqdm(images, desc=f"demo ({task})", unit="img", disable=not progress)):
+    model_meta = {
+        "relation_head": str(predictor.cfg.MODEL.ROI_RELATION_HEAD.PREDICTOR),
+        "weights": str(predictor.cfg.MODEL.WEIGHTS),
+    }
+    with SceneGraphWriter(
+        json_path,
+        object_classes=predictor.object_classes,
+        predicate_classes=predictor.predicate_classes,
+        mode=task,
+        dataset="user_images",
+        model_meta=model_meta,
+        overwrite=overwrite,
+        options=options or ExportOptions(),
+    ) as writer:
+        for image_id, image in enumerate(
+            tqdm(images, desc=f"demo ({task})", unit="img", disable=not progress)
+        ):
             entry = user_boxes.get(image.file_name) if user_boxes else None
             pil_image = load_rgb_image(image.path)
             try:
                 prediction = predictor(
-                    pil_image, boxes=None if entry is None else entry.boxes,
-                    labels=None if entry is None else entry.labels, task=task,
-                    file_name=image.file_name, image_id=image_id,
+                    pil_image,
+                    boxes=None if entry is None else entry.boxes,
+                    labels=None if entry is None else entry.labels,
+                    task=task,
+                    file_name=image.file_name,
+                    image_id=image_id,
                 )
             except ValueError as e:
                 raise ValueError(f"{boxes_path if entry is not None else image.path}: {e}") from None
             info = ImageInfo(image.file_name, image_id, pil_image.width, pil_image.height)
             written = writer.add(info, prediction)
             if draw:
-                draw_scene_graph(pil_image, written, out_path=out_dir / f"{image.path.stem}.png",
-                                 topk_relations=draw_topk_relations, overwrite=overwrite)
+                draw_scene_graph(
+                    pil_image,
+                    written,
+                    out_path=out_dir / f"{image.path.stem}.png",
+                    topk_relations=draw_topk_relations,
+                    overwrite=overwrite,
+                )
     logger.info("Wrote %d scene graphs (%s) to %s", len(images), task, json_path)
     return json_path

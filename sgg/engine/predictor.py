@@ -17,6 +17,7 @@ first ``DATASETS.TRAIN`` (else ``DATASETS.TEST``) split, registered from ``DATAS
 needed, or from the ``metadata`` argument: the training dataset's annotation files must be
 present, as for training.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,16 +48,21 @@ def load_rgb_image(image: Any) -> Image.Image:
     if isinstance(image, Image.Image):
         return image.convert("RGB")
     array = np.asarray(image)
-    if array.dtype != np.uint8 or array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+    if (
+        array.dtype != np.uint8
+        or array.ndim not in (2, 3)
+        or (array.ndim == 3 and array.shape[2] not in (3, 4))
+    ):
         raise ValueError(
-            f"image: expected a path, a PIL image or a uint8 array (H, W), (H, W, 3) or (H, W, 4) in RGB order; "
+            f"image: expected a path, a PIL image or a uint8 array (H, W), (H, W, 3) or (H, W, 4) "
+            f"in RGB order; "
             f"got {type(image).__name__} with dtype {array.dtype} and shape {array.shape}"
         )
     return Image.fromarray(array).convert("RGB")
 
 
 def metadata_from_config(cfg):
-    """``DatasetMetadata`` of the first ``DATASETS.TRAIN`` split (else ``DATASETS.TEST``), registered if needed."""
+    """Metadata of the first ``DATASETS.TRAIN`` (else ``DATASETS.TEST``) split, registered if needed."""
     from ..data.build import register_datasets_from_config
     from ..data.catalog import MetadataCatalog
 
@@ -92,7 +98,9 @@ class SceneGraphPredictor:
         self.predicate_classes = list(self.metadata.predicate_classes)
         self.model = build_model(self.cfg, self.metadata)
         if not hasattr(self.model, "use_mode"):
-            raise TypeError(f"{type(self.model).__name__} has no use_mode(); the predictor needs SceneGraphRCNN")
+            raise TypeError(
+                f"{type(self.model).__name__} has no use_mode(); the predictor needs SceneGraphRCNN"
+            )
         self.model.eval()
         if cfg.MODEL.WEIGHTS:
             SGGCheckpointer(self.model, save_to_disk=False).load(cfg.MODEL.WEIGHTS, checkpointables=[])
@@ -113,12 +121,16 @@ class SceneGraphPredictor:
 
                     close = difflib.get_close_matches(label, list(self._label_ids), n=3)
                     hint = f"; did you mean {close}?" if close else ""
-                    raise ValueError(f"{where}[{i}]: unknown object class {label!r}{hint} "
-                                     f"({len(self._label_ids)} classes of {self.metadata.name})")
+                    raise ValueError(
+                        f"{where}[{i}]: unknown object class {label!r}{hint} "
+                        f"({len(self._label_ids)} classes of {self.metadata.name})"
+                    )
                 out.append(self._label_ids[label])
             elif isinstance(label, (int, np.integer)) and not isinstance(label, bool):
                 if not 1 <= int(label) < len(self.object_classes):
-                    raise ValueError(f"{where}[{i}]: class id {label} outside 1..{len(self.object_classes) - 1}")
+                    raise ValueError(
+                        f"{where}[{i}]: class id {label} outside 1..{len(self.object_classes) - 1}"
+                    )
                 out.append(int(label))
             else:
                 raise ValueError(f"{where}[{i}]: expected a class name or an integer id, got {label!r}")
@@ -139,12 +151,20 @@ class SceneGraphPredictor:
             if not (x1 < x2 and y1 < y2):
                 raise ValueError(f"{where}[{i}]: expected x1 < x2 and y1 < y2, got {[x1, y1, x2, y2]}")
             if x1 < 0 or y1 < 0 or x2 > width or y2 > height:
-                raise ValueError(f"{where}[{i}]: box {[x1, y1, x2, y2]} lies outside the image "
-                                 f"(width {width}, height {height}; pixel coordinates of the original image)")
+                raise ValueError(
+                    f"{where}[{i}]: box {[x1, y1, x2, y2]} lies outside the image "
+                    f"(width {width}, height {height}; pixel coordinates of the original image)"
+                )
         return arr.astype(np.float32)
 
-    def prepare(self, image: Any, boxes: Any = None, labels: Sequence[Any] | None = None,
-                file_name: str = "image", image_id: int = 0) -> tuple[ImageSample, str]:
+    def prepare(
+        self,
+        image: Any,
+        boxes: Any = None,
+        labels: Sequence[Any] | None = None,
+        file_name: str = "image",
+        image_id: int = 0,
+    ) -> tuple[ImageSample, str]:
         """The model input for one image and the task it implies (``predcls`` | ``sgcls`` | ``sgdet``)."""
         from ..data.mapper import resized_shape
 
@@ -162,9 +182,16 @@ class SceneGraphPredictor:
                 if len(labels) != len(box_arr):
                     raise ValueError(f"{file_name}: {len(box_arr)} boxes but {len(labels)} labels")
                 label_arr, task = self.label_ids(labels, where=f"{file_name}: labels"), "predcls"
-        record = SceneGraphRecord(image_id=int(image_id), file_name=str(file_name), width=width, height=height,
-                                  boxes=box_arr, labels=label_arr, relations=np.zeros((0, 3), np.int64),
-                                  image_path=str(image) if isinstance(image, (str, os.PathLike)) else None)
+        record = SceneGraphRecord(
+            image_id=int(image_id),
+            file_name=str(file_name),
+            width=width,
+            height=height,
+            boxes=box_arr,
+            labels=label_arr,
+            relations=np.zeros((0, 3), np.int64),
+            image_path=str(image) if isinstance(image, (str, os.PathLike)) else None,
+        )
         new_h, new_w = resized_shape(height, width, self.min_size, self.max_size)
         if (new_w, new_h) != (width, height):
             pil = pil.resize((new_w, new_h), Image.BILINEAR)
@@ -181,8 +208,15 @@ class SceneGraphPredictor:
         return sample, task
 
     # ------------------------------------------------------------------ predicting
-    def __call__(self, image: Any, boxes: Any = None, labels: Sequence[Any] | None = None,
-                 task: str | None = None, file_name: str = "image", image_id: int = 0) -> SceneGraphPrediction:
+    def __call__(
+        self,
+        image: Any,
+        boxes: Any = None,
+        labels: Sequence[Any] | None = None,
+        task: str | None = None,
+        file_name: str = "image",
+        image_id: int = 0,
+    ) -> SceneGraphPrediction:
         """The scene graph of ``image`` (path, PIL image or RGB uint8 array), in its original pixels.
 
         Args:
@@ -205,4 +239,6 @@ class SceneGraphPredictor:
         if requested == "sgcls" and implied == "predcls":
             return "sgcls"
         needs = {"predcls": "boxes with a label for every box", "sgcls": "boxes", "sgdet": "no boxes"}
-        raise ValueError(f"{where}: task {requested} needs {needs[requested]}, but the input implies {implied}")
+        raise ValueError(
+            f"{where}: task {requested} needs {needs[requested]}, but the input implies {implied}"
+        )

@@ -2,7 +2,7 @@
 
 The logic behind ``tools/export.py``::
 
-    cfg = export_config("configs/toy/sgcls_motifs.yaml", ["MODEL.WEIGHTS", "output/model_final.pth"], task="sgcls")
+    cfg = export_config("configs/toy/sgcls_motifs.yaml", ["MODEL.WEIGHTS", "model_final.pth"], task="sgcls")
     export_dataset(cfg, "toy_test", "scene_graphs.json", options=ExportOptions(topk_relations=100))
     export_dataset(cfg, "toy_test", "predictions.h5", options=ExportOptions(full_scores=True), compact=True)
 
@@ -11,6 +11,7 @@ The model and the test loader come from :class:`sgg.engine.SGGTrainer` (``build_
 written one batch at a time (:class:`SceneGraphWriter` / :class:`HDF5PredictionWriter`), so a split
 never sits in memory; the output appears atomically when the last image is written.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,8 +30,14 @@ from .compact import compact_prediction
 from .hdf5_io import HDF5PredictionWriter
 from .scene_graph_json import ExportOptions, SceneGraphWriter, filter_prediction
 
-__all__ = ["HDF5_SUFFIXES", "JSON_SUFFIXES", "export_config", "export_dataset", "model_meta_from_config",
-           "output_format"]
+__all__ = [
+    "HDF5_SUFFIXES",
+    "JSON_SUFFIXES",
+    "export_config",
+    "export_dataset",
+    "model_meta_from_config",
+    "output_format",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +59,7 @@ def output_format(path: str | os.PathLike) -> str:
 
 
 def export_config(config_file: str, opts: Sequence[str] = (), task: str | None = None):
-    """Defaults <- ``config_file`` <- ``KEY VALUE`` overrides <- ``task``; frozen (``sgg.engine.setup_cfg``)."""
+    """Defaults <- ``config_file`` <- ``KEY VALUE`` overrides <- ``task``, frozen (``setup_cfg``)."""
     from argparse import Namespace
 
     from sgg.engine.defaults import setup_cfg
@@ -61,7 +68,7 @@ def export_config(config_file: str, opts: Sequence[str] = (), task: str | None =
 
 
 def model_meta_from_config(cfg) -> dict[str, Any]:
-    """The ``model`` block of an exported file: relation head, auxiliary heads, detector, weights, config hash."""
+    """The ``model`` block of an exported file: heads, detector, weights, config hash."""
     text = cfg.dump()
     return {
         "meta_architecture": str(cfg.MODEL.META_ARCHITECTURE),
@@ -91,7 +98,9 @@ def _load_model(cfg) -> torch.nn.Module:
         raise FileNotFoundError(f"MODEL.WEIGHTS {cfg.MODEL.WEIGHTS}: no such file")
     names = tuple(cfg.DATASETS.TRAIN) or tuple(cfg.DATASETS.TEST)
     if not names:
-        raise ValueError("DATASETS.TRAIN and DATASETS.TEST are empty: the model needs the class names of a dataset")
+        raise ValueError(
+            "DATASETS.TRAIN and DATASETS.TEST are empty: the model needs the class names of a dataset"
+        )
     register_datasets_from_config(cfg, names[:1])
     model = SGGTrainer.build_model(cfg)
     SGGCheckpointer(model, save_to_disk=False).load(cfg.MODEL.WEIGHTS, checkpointables=[])
@@ -160,11 +169,14 @@ def export_dataset(
     mode_context = model.use_mode(task) if hasattr(model, "use_mode") else contextlib.nullcontext()
     try:
         with inference_context(model), torch.no_grad(), mode_context:
-            for batch in tqdm(loader, desc=f"export {dataset_name}", unit="batch", disable=not progress,
-                              dynamic_ncols=True):
+            for batch in tqdm(
+                loader, desc=f"export {dataset_name}", unit="batch", disable=not progress, dynamic_ncols=True
+            ):
                 outputs = model(move_to_device(batch, device))
                 if len(outputs) != len(batch):
-                    raise RuntimeError(f"the model returned {len(outputs)} predictions for {len(batch)} images")
+                    raise RuntimeError(
+                        f"the model returned {len(outputs)} predictions for {len(batch)} images"
+                    )
                 for sample, prediction in zip(batch, outputs):
                     record = getattr(sample, "record", sample)
                     if compact:
