@@ -163,8 +163,11 @@ def test_demo_tool_predcls_refuses_overwrite(setup, predictor, demo_tool, tmp_pa
     demo_tool.main(argv)
     _check_outputs(out, setup, "predcls", predictor)
     before = (out / "scene_graphs.json").read_bytes()
+    # overrides right after the --input list (nargs="+") are still read as overrides
+    reordered = argv[:2] + argv[4:8] + argv[2:4] + argv[8:]
+    assert reordered[-4:-2] == ["--input", str(setup.image_dir / "*.jpg")]
     with pytest.raises(SystemExit, match="already exists; pass --overwrite"):
-        demo_tool.main(argv)
+        demo_tool.main(reordered)
     assert (out / "scene_graphs.json").read_bytes() == before
     with pytest.raises(SystemExit, match="MODEL.WEIGHTS"):
         demo_tool.main(argv[:-2])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a source checkout
@@ -25,6 +26,8 @@ from sgg.engine import TASKS  # noqa: E402
 from sgg.engine.demo import check_outputs, collect_images, load_user_boxes, plan_task, run_demo  # noqa: E402
 from sgg.engine.predictor import SceneGraphPredictor  # noqa: E402
 from sgg.export.scene_graph_json import ExportOptions  # noqa: E402
+
+CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)+$")  # MODEL.WEIGHTS, INPUT.MIN_SIZE_TEST, ...
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> str:
     """Parse, check inputs and outputs, build the predictor, run; returns the JSON path."""
     args = build_parser().parse_args(argv)
+    # "--input a.jpg b/ MODEL.WEIGHTS w.pth": nargs="+" swallows the overrides; hand them back
+    split = next((i for i, item in enumerate(args.input) if CONFIG_KEY.match(item)), len(args.input))
+    args.input, args.opts = args.input[:split], args.input[split:] + list(args.opts or [])
+    if not args.input:
+        raise SystemExit("error: --input needs at least one image, folder or glob pattern")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     cfg = get_cfg()
     cfg.merge_from_file(args.config_file)
