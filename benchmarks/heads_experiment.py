@@ -34,6 +34,7 @@ from sgg.engine.experiments import (
     format_ablation_table,
     format_results_table,
     plan_runs,
+    run_config_key,
     run_experiment,
 )
 from sgg.utils.io import atomic_write_text
@@ -95,10 +96,12 @@ def main(argv=None) -> str:
             device=args.device,
             extra_opts=tuple(args.opts or ()),
         )
-        results = []
+        results, by_config = [], {}
         for i, spec in enumerate(specs):
             logging.getLogger("sgg").info("run %d/%d: %s", i + 1, len(specs), spec.run_dir)
-            results.append(run_experiment(spec, settings, args.out))
+            key = run_config_key(spec, settings)
+            results.append(run_experiment(spec, settings, args.out, reuse=by_config.get(key)))
+            by_config.setdefault(key, results[-1])
     tables = format_results_table(results)
     ablation = format_ablation_table(results)
     text = tables + ("\n\nCReaL ablation (predcls)\n\n" + ablation if ablation else "") + "\n"

@@ -22,6 +22,7 @@ from sgg.engine.experiments import (
     format_ablation_table,
     format_results_table,
     plan_runs,
+    run_config_key,
     run_experiment,
 )
 
@@ -153,6 +154,22 @@ def test_harness_end_to_end(toy):
     again = run_experiment(spec, settings, out)
     assert again["resumed_at_iter"] == 2
     assert again["metrics"] == seed1["metrics"]
+
+    # the ablation's full CReaL (re-weighted) config is the head table's run: reused, not retrained
+    abl = [
+        s
+        for s in plan_runs(os.path.join(ROOT, "configs", "toy"), ["creal_reweighted"], ["predcls"], [0], True)
+        if s.name in ("creal_reweighted", "exp8_full_reweighted", "exp1_amplitude_only")
+    ]
+    keys = [run_config_key(s, settings) for s in abl]
+    assert keys[0] == keys[2] != keys[1]  # plan order: head run, exp1, ..., exp8_full_reweighted
+    reused = run_experiment(abl[2], settings, out, reuse=runs["creal_reweighted"])
+    assert reused["same_run_as"]["name"] == "creal_reweighted" and reused["label"] == "exp8_full_reweighted"
+    assert reused["metrics"] == runs["creal_reweighted"]["metrics"]
+    assert not os.path.exists(os.path.join(out, abl[2].run_dir, "model_final.pth"))
+    assert "| exp8_full_reweighted | ✓ | ✓ | global | ✓ | ✓ | ✓ | reweighted_ce |" in format_ablation_table(
+        [reused]
+    )
 
     # other settings in the same folder are refused, nothing is overwritten
     longer = ExperimentSettings(

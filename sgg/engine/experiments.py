@@ -50,6 +50,7 @@ __all__ = [
     "plan_runs",
     "relation_losses",
     "relation_stage_parameters",
+    "run_config_key",
     "run_experiment",
     "schedule_overrides",
 ]
@@ -360,8 +361,42 @@ def _ensure_registered(cfg, dataset_root: str) -> None:
     register_datasets_from_config(cfg, (*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST))
 
 
-def run_experiment(spec: RunSpec, settings: ExperimentSettings, out_dir: str) -> dict[str, Any]:
+def _config_args(spec: RunSpec, settings: ExperimentSettings, run_dir: str) -> argparse.Namespace:
+    """The ``tools/train_net.py``-style arguments of a run (config file, overrides, ``--task``)."""
+    opts = [
+        "OUTPUT_DIR", run_dir,
+        "SEED", str(spec.seed),
+        "DATASETS.ROOT", settings.dataset_root,
+        "MODEL.DETECTOR_WEIGHTS", settings.detector_weights,
+        "MODEL.DEVICE", settings.device,
+        *schedule_overrides(settings.iters),
+    ]  # fmt: skip
+    if settings.ims_per_batch is not None:
+        opts += ["SOLVER.IMS_PER_BATCH", str(settings.ims_per_batch)]
+    if settings.base_lr is not None:
+        opts += ["SOLVER.BASE_LR", repr(float(settings.base_lr))]
+    opts += [*spec.overrides, *settings.extra_opts]
+    return argparse.Namespace(
+        config_file=spec.config_file, opts=opts, task=spec.mode, resume=True, eval_only=False
+    )
+
+
+def run_config_key(spec: RunSpec, settings: ExperimentSettings) -> str:
+    """The run's full merged config (output folder left out): equal keys = the same training run.
+
+    The ablation's full-CReaL configs equal the head table's CReaL runs; the harness trains such
+    a configuration once and reuses its results (``run_experiment(..., reuse=...)``).
+    """
+    return setup_cfg(_config_args(spec, settings, "")).dump()
+
+
+def run_experiment(
+    spec: RunSpec, settings: ExperimentSettings, out_dir: str, reuse: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Train and evaluate one run (or load its finished results); returns the results dict.
+
+    ``reuse``: the results of a finished run with the same :func:`run_config_key`; they are
+    recorded for this run (with ``same_run_as``) instead of training the configuration again.
 
     Raises:
         FileExistsError: when the run folder holds a run made with other settings.
@@ -385,24 +420,14 @@ def run_experiment(spec: RunSpec, settings: ExperimentSettings, out_dir: str) ->
                 return _read_json(results_path)
     if existing_checkpoints(run_dir) and not os.path.exists(os.path.join(run_dir, SETTINGS_FILE)):
         raise FileExistsError(f"{run_dir} holds checkpoints of an unknown run; use another --out folder")
+    if reuse is not None:
+        results = {**reuse, "settings": wanted, "label": spec.label}
+        results["same_run_as"] = reuse.get("same_run_as") or reuse["settings"]["spec"]
+        atomic_write_text(results_path, json.dumps(jsonable(results), indent=2))
+        logger.info("%s: same configuration as %s, results reused", spec.run_dir, results["same_run_as"])
+        return jsonable(results)
     atomic_write_text(os.path.join(run_dir, SETTINGS_FILE), json.dumps(jsonable(wanted), indent=2))
-
-    opts = [
-        "OUTPUT_DIR", run_dir,
-        "SEED", str(spec.seed),
-        "DATASETS.ROOT", settings.dataset_root,
-        "MODEL.DETECTOR_WEIGHTS", settings.detector_weights,
-        "MODEL.DEVICE", settings.device,
-        *schedule_overrides(settings.iters),
-    ]  # fmt: skip
-    if settings.ims_per_batch is not None:
-        opts += ["SOLVER.IMS_PER_BATCH", str(settings.ims_per_batch)]
-    if settings.base_lr is not None:
-        opts += ["SOLVER.BASE_LR", repr(float(settings.base_lr))]
-    opts += [*spec.overrides, *settings.extra_opts]
-    args = argparse.Namespace(
-        config_file=spec.config_file, opts=opts, task=spec.mode, resume=True, eval_only=False
-    )
+    args = _config_args(spec, settings, run_dir)
     cfg = setup_cfg(args)
     default_setup(cfg, args)
     _ensure_registered(cfg, settings.dataset_root)
