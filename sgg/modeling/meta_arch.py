@@ -17,8 +17,9 @@ auxiliary heads return already multiplied by their weights, ``AuxiliaryOutputs``
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -170,6 +171,22 @@ class SceneGraphRCNN(nn.Module):
         if self.relation_on:
             self.detector.eval()
         return self
+
+    @contextmanager
+    def use_mode(self, mode: str) -> Iterator["SceneGraphRCNN"]:
+        """Run the block in ``mode`` (``predcls`` | ``sgcls`` | ``sgdet``), then restore the configured mode.
+
+        For callers that choose the task per call, e.g. the demo predictor: user boxes with labels
+        (predcls), boxes only (sgcls) or nothing (sgdet) with one set of weights.
+        """
+        if mode not in ("predcls", "sgcls", "sgdet"):
+            raise ValueError(f"mode must be 'predcls', 'sgcls' or 'sgdet', got {mode!r}")
+        previous = self.mode
+        self.mode = mode
+        try:
+            yield self
+        finally:
+            self.mode = previous
 
     def refresh_feature_extractors(self) -> None:
         """Copy the detector's current box-head weights into both relation feature extractors."""
