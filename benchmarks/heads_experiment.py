@@ -58,7 +58,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Command-line arguments (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--detector-weights", required=True, help="detector checkpoint trained on the dataset"
+        "--detector-weights",
+        default="",
+        help="detector checkpoint trained on the dataset (required to train)",
     )
     parser.add_argument("--dataset-root", default=os.path.join(ROOT, "datasets", "toy"))
     parser.add_argument(
@@ -98,6 +100,8 @@ def main(argv=None) -> str:
             with open(path, encoding="utf-8") as f:
                 results.append(json.load(f))
     else:
+        if not args.detector_weights:
+            raise SystemExit("--detector-weights is required (except with --tables-only)")
         specs = plan_runs(args.config_root, args.heads, args.modes, args.seeds, args.ablation)
         settings = ExperimentSettings(
             dataset_root=args.dataset_root,

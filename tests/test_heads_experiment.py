@@ -143,6 +143,8 @@ def test_harness_end_to_end(toy):
     assert " ± " in row and row.endswith("| 2 |")
     with open(os.path.join(out, "main", "predcls", "motifs", "seed1", "config.yaml")) as f:
         assert "SEED: 1" in f.read()
+    tables = _cli().main(["--out", out, "--tables-only"])  # every finished run of the folder
+    assert row in tables and "| CReaL (re-weighted CE) |" in tables
 
     # an interrupted run (checkpoint, no results) is resumed from its checkpoint, not retrained
     seed1 = _results(out, "motifs", 1)

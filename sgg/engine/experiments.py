@@ -512,7 +512,7 @@ def format_results_table(results: Iterable[dict[str, Any]], ks: Sequence[int] = 
         params = runs[0]["parameters"]
         cells = [mode, runs[0]["label"], *_metric_cells(runs, ks)]
         cells += [
-            _count(params["head"]),
+            _count(params["head"]) if "head" in params else "-",
             f"{_count(params['trainable'])} / {_count(params['total'])}",
             _mean_std([r["inference_ms_per_image"] for r in runs]),
             _mean_std([r["relation_head_ms_per_image"] for r in runs]),
