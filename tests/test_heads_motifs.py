@@ -4,11 +4,11 @@ import torch
 import torch.nn.functional as F
 
 from sgg.modeling.heads.base import RelationHeadInputs
+from sgg.modeling.relation.label_nms import greedy_label_nms
 from sgg.modeling.heads.context import OBJECT_ORDERS, encode_box_info, object_order
 from sgg.modeling.heads.freq_bias import FrequencyBias
 from sgg.modeling.heads.losses import RelationLoss, predicate_class_weights
 from sgg.modeling.heads.motifs import MotifsHead
-from sgg.modeling.heads.object_decoder import greedy_label_suppression
 from sgg.modeling.heads.synthetic import random_head_inputs
 
 C_OBJ, C_REL, D_OBJ, D_UNION = 151, 51, 24, 20
@@ -149,12 +149,13 @@ def test_decoder_dropout_mask_constant_over_time(monkeypatch):
     assert original(1, seqs[0]) is None
 
 
-def test_greedy_label_suppression_hand_case():
+def test_label_nms_with_shared_boxes_hand_case():
+    # the heads pass (N, 4) boxes when the detector gives no class-specific boxes
     boxes = torch.tensor([[0.0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 60, 60]])
     probs = torch.tensor([[0.0, 0.9, 0.1], [0.0, 0.8, 0.2], [0.0, 0.7, 0.3]])
-    # box 0 takes class 1; box 1 overlaps it (IoU 0.81) so class 1 is zeroed there -> class 2
-    assert greedy_label_suppression(probs, boxes, 0.5).tolist() == [1, 2, 1]
-    assert greedy_label_suppression(probs, boxes, 0.9).tolist() == [1, 1, 1]
+    # box 0 takes class 1; box 1 overlaps it (IoU 100/121 with +1 widths) so class 1 is zeroed there -> class 2
+    assert greedy_label_nms(boxes, probs.log(), 0.5)[0].tolist() == [1, 2, 1]
+    assert greedy_label_nms(boxes, probs.log(), 0.9)[0].tolist() == [1, 1, 1]
 
 
 def test_relation_loss_weights_hand_computed():
