@@ -29,7 +29,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any, NamedTuple
@@ -38,6 +37,7 @@ import h5py
 import numpy as np
 
 from sgg.structures.scene_graph import SceneGraphPrediction
+from sgg.utils.io import AtomicTarget
 
 __all__ = ["HDF5_FORMAT", "HDF5_VERSION", "HDF5PredictionReader", "HDF5PredictionWriter", "ImageInfo"]
 
@@ -151,11 +151,8 @@ class HDF5PredictionWriter:
         self.compact = bool(compact)
         self._file_names: list[str] = []
         self._seen: dict[str, int] = {}
-        folder = os.path.dirname(self.path)
-        os.makedirs(folder, exist_ok=True)
-        fd, self._tmp_path = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(self.path) + ".", suffix=".tmp")
-        os.close(fd)
-        self._h5: h5py.File | None = h5py.File(self._tmp_path, "w")
+        self._target = AtomicTarget(self.path, overwrite=overwrite)
+        self._h5: h5py.File | None = h5py.File(self._target.temp_path, "w")
         attrs = self._h5.attrs
         attrs["format"] = HDF5_FORMAT
         attrs["version"] = HDF5_VERSION
@@ -254,7 +251,7 @@ class HDF5PredictionWriter:
             self._h5.close()
             self._h5 = None
             self._check_destination()  # the destination may have appeared meanwhile
-            os.replace(self._tmp_path, self.path)
+            self._target.commit()
         except BaseException:
             self.abort()
             raise
@@ -267,8 +264,7 @@ class HDF5PredictionWriter:
                 self._h5.close()
             finally:
                 self._h5 = None
-        if os.path.exists(self._tmp_path):
-            os.remove(self._tmp_path)
+        self._target.abort()
 
 
 class HDF5PredictionReader:

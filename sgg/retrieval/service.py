@@ -20,11 +20,9 @@ import difflib
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -33,6 +31,7 @@ from tqdm import tqdm
 
 from ..modeling.auxiliary.hyp_retrieval import HypRetrievalHead
 from ..modeling.text import WordTokenizer
+from ..utils.io import atomic_directory
 from .index import CosineIndex, ExactLorentzIndex, RetrievalIndex, TangentHNSWIndex, load_index
 
 __all__ = [
@@ -165,9 +164,7 @@ def save_retrieval(directory: str, index: RetrievalIndex, file_names: Sequence[s
         raise FileExistsError(f"{target}: already exists; pass --overwrite (overwrite=True) to replace it")
     if len(file_names) != len(index):
         raise ValueError(f"{len(file_names)} file names for an index of {len(index)} items")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
+    with atomic_directory(target) as tmp:
         index.save(tmp / _INDEX)
         torch.save({
             "spec": head.spec(),
@@ -186,16 +183,6 @@ def save_retrieval(directory: str, index: RetrievalIndex, file_names: Sequence[s
             "source": dict(source),
         }
         (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.replace(target, old / "old")
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

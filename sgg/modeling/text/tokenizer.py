@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+from ...utils.io import atomic_write_text
 
 __all__ = ["WordTokenizer"]
 
@@ -70,17 +71,7 @@ class WordTokenizer:
         """Write the vocabulary as JSON atomically; refuses to replace an existing file unless asked."""
         if os.path.exists(path) and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace the vocabulary file")
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"format": self.FORMAT, "version": 1, "words": self.words}, f)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write_text(path, json.dumps({"format": self.FORMAT, "version": 1, "words": self.words}))
 
     @classmethod
     def load(cls, path: str) -> "WordTokenizer":
