@@ -1,4 +1,5 @@
-"""Small file helpers shared by the data writers: atomic writes (on :mod:`sgg.utils.io`) and content hashing."""
+"""Small file helpers of the data side: JSON reading with dataset errors, atomic writes (on
+:mod:`sgg.utils.io`) and content hashing."""
 from __future__ import annotations
 
 import hashlib
@@ -8,8 +9,20 @@ from typing import Any, Iterable
 
 from ..utils.io import atomic_path
 from ..utils.io import atomic_write_bytes as write_bytes_atomic
+from .errors import DatasetFormatError
 
-__all__ = ["atomic_path", "write_json_atomic", "write_bytes_atomic", "files_sha256"]
+__all__ = ["read_json", "atomic_path", "write_json_atomic", "write_bytes_atomic", "files_sha256"]
+
+
+def read_json(path: str, what: str) -> Any:
+    """Parsed JSON of ``path``; a missing file or invalid JSON raises ``DatasetFormatError`` naming ``what``."""
+    if not os.path.isfile(path):
+        raise DatasetFormatError(path, "(file)", f"an existing {what} file", "missing")
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetFormatError(path, "(file)", f"valid JSON ({what})", str(e)) from None
 
 
 def write_json_atomic(path: str, obj: Any, indent: int | None = None) -> None:
