@@ -29,7 +29,8 @@ from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
 from .base import (
     SGG_EVALUATOR_REGISTRY,
-    DatasetEvaluator,
+    PerImageEvaluator,
+    eval_mode_from_config,
     gather_to_main,
     is_main_process,
 )
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 
 @SGG_EVALUATOR_REGISTRY.register()
-class OIRelationEvaluator(DatasetEvaluator):
+class OIRelationEvaluator(PerImageEvaluator):
     """PySGG-exact OI-V6 evaluator (R@50, wmAP_rel, wmAP_phr, score_wtd).
 
     Args:
@@ -102,8 +103,7 @@ class OIRelationEvaluator(DatasetEvaluator):
     @classmethod
     def from_config(cls, cfg, metadata, output_dir: str | None = None) -> dict[str, Any]:
         """kwargs from a config and a ``DatasetMetadata``."""
-        rh = cfg.MODEL.ROI_RELATION_HEAD
-        mode = ("predcls" if rh.USE_GT_OBJECT_LABEL else "sgcls") if rh.USE_GT_BOX else "sgdet"
+        mode = eval_mode_from_config(cfg)
         return dict(predicate_classes=metadata.predicate_classes, mode=mode,
                     iou_threshold=cfg.TEST.RELATION.IOU_THRESHOLD, output_dir=output_dir,
                     dataset_name=getattr(metadata, "name", ""))
@@ -111,13 +111,6 @@ class OIRelationEvaluator(DatasetEvaluator):
     def reset(self) -> None:
         self._stats = OIStats(self.recall_ks, self.num_predicates)
         self._classic = VGRecallStats(self.classic_ks, self.num_predicates)
-
-    def process(self, inputs: Sequence[SceneGraphRecord], outputs: Sequence[SceneGraphPrediction]) -> None:
-        """Reduce each image to at most ``top_k`` candidate rows and recall counts."""
-        if len(inputs) != len(outputs):
-            raise ValueError(f"process(): {len(inputs)} inputs but {len(outputs)} outputs")
-        for rec, pred in zip(inputs, outputs):
-            self.process_one(rec, pred)
 
     def process_one(self, rec: SceneGraphRecord, pred: SceneGraphPrediction) -> None:
         """Evaluate one image."""
@@ -157,11 +150,7 @@ class OIRelationEvaluator(DatasetEvaluator):
         for st, cl in gathered:
             stats.merge(st)
             classic.merge(cl)
-        results = self.summarize(stats, classic)
-        logger.info(self.format_log(results))
-        if self.output_dir:
-            self.write_outputs(results, self.output_dir)
-        return results
+        return self.report(self.summarize(stats, classic))
 
     def summarize(self, stats: OIStats, classic: VGRecallStats | None = None) -> dict[str, Any]:
         """Metric dict (PySGG names; classic recall under ``classic/``) from the accumulated statistics."""
