@@ -164,7 +164,7 @@ def stream_table(num_images: int, tmp: str) -> None:
     print(f"\n{'evaluator':9s} {'input':14s} {'images':>7s} {'file MiB':>9s} {'write s':>8s} {'evaluate s':>11s} "
           f"{'ms/img':>7s} {'peak MiB':>9s}")
     for fmt in ("vg150", "oiv6"):
-        def once():
+        def once(fmt=fmt):
             meta, reader = open_predictions(path)
             try:
                 return run_evaluation(records, reader, mode="sgdet", dataset_format=fmt,

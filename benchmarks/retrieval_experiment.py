@@ -80,7 +80,6 @@ def cache_split(model, loader, pairs_per_image: int) -> Dict[str, np.ndarray]:
 
 def build_cache(args) -> Dict[str, Dict[str, np.ndarray]]:
     from sgg.data.build import build_test_loader, register_datasets_from_config
-    from sgg.data.catalog import MetadataCatalog
     from sgg.retrieval.service import load_trained_model
 
     cfg = get_cfg()

@@ -216,8 +216,8 @@ def _toy_split(mode: str, n_pred: int, seed: int = 11):
 
 @pytest.mark.parametrize("mode", ["predcls", "sgdet"])
 def test_compact_and_full_predictions_give_identical_metrics(mode):
-    from sgg.evaluation import vg_evaluator as vg
     from sgg.evaluation import oi_evaluator as oi
+    from sgg.evaluation import vg_evaluator as vg
     n_pred = 12
     classes = ["__background__"] + [f"p{i}" for i in range(1, n_pred + 1)]
     records, full = _toy_split(mode, n_pred)

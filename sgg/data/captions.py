@@ -23,7 +23,7 @@ __all__ = ["load_captions", "attach_captions", "build_caption_vocabulary"]
 def load_captions(path: str) -> Dict[str, Tuple[str, ...]]:
     """Read and validate a ``captions.json`` file: ``{key: [sentence, ...]}``."""
     try:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
         raise DatasetFormatError(path, "(file)", "an existing captions file", "missing") from None

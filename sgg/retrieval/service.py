@@ -226,7 +226,7 @@ class RetrievalService:
             raise RetrievalMismatchError(f"{self.where}: {len(self.file_names)} file names, {len(self.index)} items")
 
     @classmethod
-    def load(cls, directory: str) -> "RetrievalService":
+    def load(cls, directory: str) -> RetrievalService:
         """Load a folder written by :func:`save_retrieval` (clear errors for missing/foreign files)."""
         root = Path(directory)
         path = root / _MANIFEST

@@ -63,7 +63,7 @@ class RelationHeadInputs:
 
     def global_pair_idx(self) -> Tensor:
         """(sum R, 2) pair indices into the packed object tensors."""
-        offsets, out, start = [], [], 0
+        out, start = [], 0
         for n, p in zip(self.num_objs, self.pair_idx):
             out.append(p + start)
             start += n

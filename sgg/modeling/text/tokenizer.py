@@ -45,7 +45,7 @@ class WordTokenizer:
         return _WORD.findall(text.lower().replace("_", " "))
 
     @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 1, max_size: Optional[int] = None) -> "WordTokenizer":
+    def build(cls, texts: Iterable[str], min_count: int = 1, max_size: Optional[int] = None) -> WordTokenizer:
         """Vocabulary of the words seen at least ``min_count`` times (most frequent first, ties by name)."""
         counts = Counter(w for t in texts for w in cls.split(t))
         kept = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
@@ -74,7 +74,7 @@ class WordTokenizer:
         atomic_write_text(path, json.dumps({"format": self.FORMAT, "version": 1, "words": self.words}))
 
     @classmethod
-    def load(cls, path: str) -> "WordTokenizer":
+    def load(cls, path: str) -> WordTokenizer:
         """Read a vocabulary written by :meth:`save` (clear error on a wrong file)."""
         with open(path, encoding="utf-8") as f:
             try:
