@@ -170,10 +170,12 @@ class SGGTrainer(SimpleTrainer):
     @classmethod
     def build_model(cls, cfg) -> nn.Module:
         """``sgg.modeling.build.build_model(cfg, metadata of DATASETS.TRAIN[0])`` on ``resolve_device(cfg)``."""
+        from ..data.build import register_datasets_from_config
         from ..data.catalog import MetadataCatalog
         from ..modeling.build import build_model
 
         names = tuple(cfg.DATASETS.TRAIN) or tuple(cfg.DATASETS.TEST)
+        register_datasets_from_config(cfg, names[:1])
         model = build_model(cfg, MetadataCatalog.get(names[0]))
         model.to(resolve_device(cfg))
         logger.info("Model:\n%s", model)
@@ -205,11 +207,20 @@ class SGGTrainer(SimpleTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name: str, output_dir: str):
-        """The evaluator matching the dataset's ``evaluator_type`` (``sgg.evaluation``)."""
+        """The evaluator matching the dataset's ``evaluator_type`` (``sgg.evaluation``).
+
+        A detector-only model (``MODEL.RELATION_ON False``) gets the COCO box evaluator
+        (``{"bbox": {"mAP@0.5", "mAP@0.75", "mAP@[.5:.95]"}}``) instead.
+        """
         from ..data.catalog import MetadataCatalog
         from ..evaluation.base import build_evaluator
 
-        return build_evaluator(cfg, MetadataCatalog.get(dataset_name), output_dir=output_dir)
+        meta = MetadataCatalog.get(dataset_name)
+        if not cfg.MODEL.RELATION_ON:
+            from ..evaluation.coco_detection import COCODetectionEvaluator
+
+            return COCODetectionEvaluator(meta.object_classes)
+        return build_evaluator(cfg, meta, output_dir=output_dir)
 
     @classmethod
     def build_exporter(cls, cfg, dataset_name: str, path: str) -> SceneGraphExporter:
