@@ -224,23 +224,44 @@ class SGGTrainer(SimpleTrainer):
 
     @classmethod
     def build_exporter(cls, cfg, dataset_name: str, path: str) -> SceneGraphExporter:
-        """Collector writing ``path`` with ``sgg.export.scene_graph_json.write_scene_graphs``."""
+        """Collector writing ``path`` with ``sgg.export.scene_graph_json.write_scene_graphs``.
+
+        The file's ``model`` block names the relation head, the auxiliary heads and the sha256 of
+        the full config; ``TEST.EXPORT_FULL_SCORES`` / ``EXPORT_TOPK_*`` / ``EXPORT_COMPACT`` pick
+        what is written.
+        """
+        import hashlib
+
         from ..data.catalog import MetadataCatalog
+        from ..export.compact import compact_prediction
         from ..export.scene_graph_json import write_scene_graphs
 
         meta = MetadataCatalog.get(dataset_name)
         rh = cfg.MODEL.ROI_RELATION_HEAD
         mode = "predcls" if rh.USE_GT_OBJECT_LABEL else ("sgcls" if rh.USE_GT_BOX else "sgdet")
+        model_meta = {
+            "head": rh.PREDICTOR if cfg.MODEL.RELATION_ON else "none (detector only)",
+            "auxiliary_heads": list(cfg.MODEL.AUXILIARY.HEADS),
+            "config_sha256": hashlib.sha256(cfg.dump().encode("utf-8")).hexdigest(),
+        }
+        compact = bool(cfg.TEST.EXPORT_COMPACT)
 
         def write(p: str, predictions: Dict[str, Any]) -> None:
+            if compact:
+                predictions = {
+                    name: (rec, compact_prediction(pred, rec.relations[:, :2] if mode != "sgdet" else None))
+                    for name, (rec, pred) in predictions.items()
+                }
             write_scene_graphs(
                 p,
                 predictions,
-                mode=mode,
-                dataset=dataset_name,
                 object_classes=meta.object_classes,
                 predicate_classes=meta.predicate_classes,
-                config=cfg,
+                mode=mode,
+                dataset=dataset_name,
+                model_meta=model_meta,
+                topk_objects=int(cfg.TEST.EXPORT_TOPK_OBJECTS),
+                topk_relations=int(cfg.TEST.EXPORT_TOPK_RELATIONS),
                 full_scores=bool(cfg.TEST.EXPORT_FULL_SCORES),
                 overwrite=False,
             )
@@ -275,7 +296,8 @@ class SGGTrainer(SimpleTrainer):
             )
             res = inference_on_dataset(model, loader, evaluator, exporter, desc=f"eval {name}")
             results[name] = res
-            if comm.is_main_process() and res:
+            if comm.is_main_process() and res and not getattr(evaluator, "output_dir", None):
+                # evaluators given an output_dir write their own (richer) metrics.json
                 atomic_write_text(
                     os.path.join(out_dir, "metrics.json"), json.dumps(jsonable(res), indent=2, sort_keys=True)
                 )
