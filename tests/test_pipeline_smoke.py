@@ -98,9 +98,14 @@ def detector_weights(toy_root, tmp_path_factory):
     return os.path.join(out, "model_final.pth")
 
 
+SMALL_MOTIFS = ("MODEL.ROI_RELATION_HEAD.CONTEXT_HIDDEN_DIM", 64, "MODEL.ROI_RELATION_HEAD.CONTEXT_POOLING_DIM", 128,
+                "MODEL.ROI_RELATION_HEAD.MOTIFS.POS_EMBED_DIM", 32, "MODEL.ROI_RELATION_HEAD.BATCH_SIZE_PER_IMAGE", 64)
+
+
 @pytest.mark.parametrize("mode", ["predcls", "sgcls", "sgdet"])
 def test_train_evaluate_export_every_mode(mode, toy_root, detector_weights, tmp_path):
-    cfg = _cfg(f"{mode}_motifs.yaml", toy_root, tmp_path, "MODEL.DETECTOR_WEIGHTS", detector_weights, task=mode)
+    cfg = _cfg(f"{mode}_motifs.yaml", toy_root, tmp_path, "MODEL.DETECTOR_WEIGHTS", detector_weights, *SMALL_MOTIFS,
+               task=mode)
     model, rows = _train(cfg)
     losses = {k: v for k, v in rows[-1].items() if k.startswith("loss_")}
     assert "loss_rel" in losses and all(np.isfinite(v) for v in losses.values())
@@ -140,8 +145,8 @@ def test_demo_pipeline_runs_then_skips(tmp_path):
     """The demo's steps on the tiny set; a second call finds every output and only prints the table."""
     lines = []
     s = DemoSettings(out=str(tmp_path / "demo"), num_train=16, num_test=8, num_val=4, image_size=SIZE,
-                     detector_iters=2, detector_batch=2, relation_iters=2, relation_batch=2,
-                     extra_opts=["TEST.DETECTIONS_PER_IMG", 12, "MODEL.ROI_HEADS.DETECTIONS_PER_IMG", 12,
+                     detector_iters=2, detector_batch=2, relation_iters=2, relation_batch=2, sgdet_detections=12,
+                     extra_opts=["MODEL.ROI_HEADS.DETECTIONS_PER_IMG", 12,
                                  "TEST.IMS_PER_BATCH", 4])
     first = DemoPipeline(s, printer=lines.append).run()
     assert list(first["timings_s"]) == ["data", "detector", "eval_detector", "motifs", "eval_predcls",
@@ -159,3 +164,32 @@ def test_demo_pipeline_runs_then_skips(tmp_path):
     second = DemoPipeline(s, printer=lines.append).run()
     assert second["timings_s"] == {}
     assert second["metrics"] == first["metrics"] and second["table"] == table
+
+
+@pytest.mark.slow
+def test_motifs_learns_beyond_frequency_baseline(tmp_path):
+    """80 predcls iterations on 64 toy images beat the untrained model and the frequency-only baseline.
+
+    The detector is untrained (random but fixed features): what Motifs learns here comes from the
+    boxes' geometry and the object labels. No-graph-constraint recall (all predicates of a pair
+    ranked) is the least noisy measure on 24 test images; measured 0.17-0.21 ngR@20 after training
+    against 0.07 (frequency) and 0.03-0.08 (untrained) over seeds. About 80 s of CPU time (1 thread).
+    """
+    root = str(tmp_path / "toy")
+    generate_toy_dataset(root, ToyDatasetSpec(seed=0, num_train=64, num_test=24, num_val=4, image_size=SIZE),
+                         workers=1, progress=False)
+    common = ("SOLVER.MAX_ITER", 80, "SOLVER.IMS_PER_BATCH", 4, "SOLVER.WARMUP_ITERS", 5, "TEST.IMS_PER_BATCH", 8,
+              "SOLVER.CHECKPOINT_PERIOD", 1000, "LOG_PERIOD", 20) + SMALL_MOTIFS
+    freq_cfg = _cfg("predcls_motifs.yaml", root, tmp_path / "freq", *common,
+                    "MODEL.ROI_RELATION_HEAD.PREDICTOR", "FrequencyBaseline")
+    frequency = SGGTrainer.test(freq_cfg, SGGTrainer.build_model(freq_cfg))["toy_test"]["predcls"]
+    cfg = _cfg("predcls_motifs.yaml", root, tmp_path / "motifs", *common)
+    untrained = SGGTrainer.test(cfg, SGGTrainer.build_model(cfg))["toy_test"]["predcls"]
+    model, rows = _train(cfg)
+    trained = SGGTrainer.test(cfg, model)["toy_test"]["predcls"]
+    losses = [r["loss_rel"] for r in rows if "loss_rel" in r]
+    assert losses[-1] < losses[0]
+    for k in (20, 50):
+        best_other = max(untrained[f"ngR@{k}"], frequency[f"ngR@{k}"])
+        assert trained[f"ngR@{k}"] > best_other + 0.05, (k, trained, untrained, frequency)
+    assert trained["R@50"] > frequency["R@50"], (trained, frequency)

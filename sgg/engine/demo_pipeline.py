@@ -67,6 +67,8 @@ class DemoSettings:
         image_size: longer image side in pixels (the toy detector preset is tuned for 256).
         detector_iters: detector training iterations (batch ``detector_batch``).
         relation_iters: Motifs training iterations (batch ``relation_batch``).
+        sgdet_detections: detections per image the relation stage relates in sgdet
+            (``TEST.DETECTIONS_PER_IMG``; SGB: 80 for VG, a toy image holds at most 8 objects).
         threads: torch CPU threads (0 = leave torch's default).
         force: redo every step even when its outputs exist.
         extra_opts: config overrides (``KEY VALUE`` list) applied to every step's config.
@@ -74,14 +76,15 @@ class DemoSettings:
 
     out: str = "output/demo"
     seed: int = 0
-    num_train: int = 2000
-    num_test: int = 200
+    num_train: int = 1000
+    num_test: int = 150
     num_val: int = 100
     image_size: int = 256
-    detector_iters: int = 500
+    detector_iters: int = 400
     detector_batch: int = 4
-    relation_iters: int = 300
-    relation_batch: int = 8
+    relation_iters: int = 200
+    relation_batch: int = 6
+    sgdet_detections: int = 20
     threads: int = 0
     force: bool = False
     extra_opts: List[str] = field(default_factory=list)
@@ -267,7 +270,8 @@ class DemoPipeline:
         paths: "OrderedDict[str, str]" = OrderedDict()
         for mode in MODES:
             out_dir = os.path.join(s.out, "eval", mode)
-            cfg = self._cfg("sgcls_motifs.yaml", out_dir, ["TEST.EXPORT", True], task=mode)
+            opts = ["TEST.EXPORT", True, "TEST.DETECTIONS_PER_IMG", s.sgdet_detections]
+            cfg = self._cfg("sgcls_motifs.yaml", out_dir, opts, task=mode)
             metrics[mode] = self.evaluate(f"eval_{mode}", cfg, rel_weights, export=True)[mode]
             paths[mode] = os.path.join(out_dir, "inference", TEST_SET, "scene_graphs.json")
         freq_dir = os.path.join(s.out, "eval", "frequency_predcls")
@@ -278,7 +282,7 @@ class DemoPipeline:
         )
         freq = self.evaluate("frequency", freq_cfg, None, export=False)["predcls"]
 
-        table = format_demo_table(metrics, freq, det_metrics["bbox"], data)
+        table = format_demo_table(metrics, freq, det_metrics["bbox"], data, sgdet_detections=s.sgdet_detections)
         total = time.perf_counter() - t_start
         timing_lines = ", ".join(f"{k} {v:.0f} s" for k, v in self.timings.items())
         lines = [
@@ -320,6 +324,7 @@ def format_demo_table(
     detector_bbox: Dict[str, float],
     data_summary: Optional[Dict[str, Any]] = None,
     ks: Sequence[int] = (20, 50, 100),
+    sgdet_detections: Optional[int] = None,
 ) -> str:
     """Markdown table: R@K and mR@K (percent) per mode, the frequency baseline, detector mAP."""
     cols = [f"R@{k}" for k in ks] + [f"mR@{k}" for k in ks]
@@ -338,6 +343,8 @@ def format_demo_table(
         f"COCO mAP {_pct(detector_bbox.get('mAP@[.5:.95]'))}{test}.",
         "Recalls in percent, graph-constrained (SGB protocol). " + ONE_MODEL_NOTE,
     ]
+    if sgdet_detections is not None:
+        lines.append(f"SGDet relates the {sgdet_detections} best detections per image (SGB: 80 on VG).")
     return "\n".join(lines)
 
 
@@ -355,6 +362,8 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--detector-batch", type=int, default=d.detector_batch, help="detector images per batch")
     parser.add_argument("--relation-iters", type=int, default=d.relation_iters, help="Motifs iterations")
     parser.add_argument("--relation-batch", type=int, default=d.relation_batch, help="Motifs images per batch")
+    parser.add_argument("--sgdet-detections", type=int, default=d.sgdet_detections,
+                        help="detections per image related in sgdet")
     parser.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0 = torch default)")
     parser.add_argument("--force", action="store_true", default=os.environ.get("FORCE", "") not in ("", "0"),
                         help="redo every step even when its outputs exist (also FORCE=1)")
@@ -368,6 +377,7 @@ def settings_from_args(args: argparse.Namespace) -> DemoSettings:
     return DemoSettings(
         out=args.out, seed=args.seed, num_train=args.num_train, num_test=args.num_test, num_val=args.num_val,
         image_size=args.image_size, detector_iters=args.detector_iters, detector_batch=args.detector_batch,
-        relation_iters=args.relation_iters, relation_batch=args.relation_batch, threads=args.threads,
+        relation_iters=args.relation_iters, relation_batch=args.relation_batch,
+        sgdet_detections=args.sgdet_detections, threads=args.threads,
         force=args.force, extra_opts=list(args.opts or []),
     )
