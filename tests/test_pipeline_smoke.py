@@ -165,6 +165,13 @@ def test_demo_pipeline_runs_then_skips(tmp_path):
     assert second["timings_s"] == {}
     assert second["metrics"] == first["metrics"] and second["table"] == table
 
+    # a changed relation budget retrains Motifs and redoes what depends on it, nothing upstream
+    _forget_toy_datasets()
+    s.relation_iters = 3
+    third = DemoPipeline(s, printer=lines.append).run()
+    assert list(third["timings_s"]) == ["motifs", "eval_predcls", "eval_sgcls", "eval_sgdet", "frequency"]
+    assert third["settings"]["relation_iters"] == 3 and third["skipped"] == ["data", "detector", "eval_detector"]
+
 
 @pytest.mark.slow
 def test_motifs_learns_beyond_frequency_baseline(tmp_path):

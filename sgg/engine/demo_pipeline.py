@@ -212,26 +212,43 @@ class DemoPipeline:
         self.print(format_summary(summary))
         return summary
 
+    @staticmethod
+    def _same_config(path: str, cfg) -> bool:
+        """``path`` (a config.yaml a step wrote) holds exactly ``cfg``."""
+        if not os.path.isfile(path):
+            return False
+        with open(path, encoding="utf-8") as f:
+            return f.read() == cfg.dump()
+
     def train(self, name: str, cfg) -> str:
-        """Train ``cfg`` into ``cfg.OUTPUT_DIR`` (continuing an interrupted run); returns model_final.pth."""
+        """Train ``cfg`` into ``cfg.OUTPUT_DIR`` (continuing an interrupted run); returns model_final.pth.
+
+        Done when ``model_final.pth`` exists and the run's ``config.yaml`` equals ``cfg`` (so a
+        changed budget or setting retrains).
+        """
         final = os.path.join(cfg.OUTPUT_DIR, "model_final.pth")
+        same = self._same_config(os.path.join(cfg.OUTPUT_DIR, "config.yaml"), cfg)
 
         def run() -> None:
-            if self._redo and os.path.isdir(cfg.OUTPUT_DIR):  # stale checkpoints: start afresh
+            if (self._redo or not same) and os.path.isdir(cfg.OUTPUT_DIR):  # stale checkpoints: start afresh
                 shutil.rmtree(cfg.OUTPUT_DIR)
             self._setup(cfg, eval_only=False)
             trainer = self.trainer_cls(cfg)
             trainer.resume_or_load(resume=True)  # continues an interrupted run of the same step
             trainer.train()
 
-        self._step(name, os.path.isfile(final), run, upstream=True)
+        self._step(name, os.path.isfile(final) and same, run, upstream=True)
         return final
 
     def evaluate(self, name: str, cfg, weights: Optional[str], export: bool) -> Dict[str, Any]:
         """Evaluate on the test set (and export); returns the metrics (read back when skipped)."""
         metrics_path = os.path.join(cfg.OUTPUT_DIR, "inference", TEST_SET, "metrics.json")
         export_path = os.path.join(cfg.OUTPUT_DIR, "inference", TEST_SET, "scene_graphs.json")
-        done = os.path.isfile(metrics_path) and (not export or os.path.isfile(export_path))
+        done = (
+            os.path.isfile(metrics_path)
+            and (not export or os.path.isfile(export_path))
+            and self._same_config(os.path.join(cfg.OUTPUT_DIR, "inference", "config.yaml"), cfg)
+        )
 
         def run() -> None:
             for path in (metrics_path, export_path):  # stale files (the writer never overwrites)
@@ -339,8 +356,8 @@ def format_demo_table(
         test = f" on {split['images']} test images ({split['relations']} GT relations)"
     lines = [head, sep] + body + [
         "",
-        f"Detector (toy ResNet-18 FPN, from scratch): mAP@0.5 {_pct(detector_bbox.get('mAP@0.5'))}, "
-        f"COCO mAP {_pct(detector_bbox.get('mAP@[.5:.95]'))}{test}.",
+        f"Detector (toy ResNet-18 FPN, from scratch): mAP@0.5 {_pct(detector_bbox.get('mAP@0.5'))}%, "
+        f"COCO mAP {_pct(detector_bbox.get('mAP@[.5:.95]'))}%{test}.",
         "Recalls in percent, graph-constrained (SGB protocol). " + ONE_MODEL_NOTE,
     ]
     if sgdet_detections is not None:
