@@ -2,6 +2,11 @@
 """Time training and inference per image for the model a config describes; print one table.
 
     python benchmarks/bench_train.py --config-file configs/toy/predcls_motifs.yaml --iters 20 [KEY VALUE ...]
+    python benchmarks/bench_train.py --config-file configs/toy/sgcls_motifs.yaml --modes predcls,sgcls,sgdet \
+        MODEL.DETECTOR_WEIGHTS output/toy_detector/model_final.pth
+
+With ``--modes`` every mode runs in its own child process (so each peak RSS is that mode's own)
+and the table has one row per mode.
 
 The model, loaders and optimizer come from a trainer class (default ``sgg.engine.SGGTrainer``;
 ``--trainer module:Class`` picks another), so any config (or a custom trainer) can be measured.
@@ -14,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from typing import Dict, List
@@ -106,11 +113,11 @@ def benchmark(cfg, trainer_cls, iters: int = 10, warmup: int = 2) -> Dict[str, f
     }
 
 
-def format_table(cfg, figures: Dict[str, float], device: str) -> str:
-    """One markdown table row (with header) of the figures."""
+def table_row(cfg, figures: Dict[str, float], device: str) -> List[tuple]:
+    """(column, value) pairs of one table row."""
     rh = cfg.MODEL.ROI_RELATION_HEAD
     mode = next((t for t, v in TASKS.items() if v == (rh.USE_GT_BOX, rh.USE_GT_OBJECT_LABEL)), "?")
-    cols = [
+    return [
         ("head", rh.PREDICTOR),
         ("mode", mode),
         ("device", device),
@@ -123,34 +130,80 @@ def format_table(cfg, figures: Dict[str, float], device: str) -> str:
         ("infer ms/img", f"{figures['infer_ms_per_img']:.3g}"),
         ("peak mem (MB)", f"{figures['peak_mem_mb']:.0f}"),
     ]
-    head = "| " + " | ".join(c for c, _ in cols) + " |"
-    sep = "|" + "|".join("---" for _ in cols) + "|"
-    row = "| " + " | ".join(str(v) for _, v in cols) + " |"
-    return "\n".join([head, sep, row])
+
+
+def format_rows(rows: List[List[tuple]]) -> str:
+    """Markdown table (header from the first row's columns)."""
+    cols = [c for c, _ in rows[0]]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(v) for _, v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def format_table(cfg, figures: Dict[str, float], device: str) -> str:
+    """One markdown table row (with header) of the figures."""
+    return format_rows([table_row(cfg, figures, device)])
+
+
+def _device_name(cfg) -> str:
+    return str(cfg.MODEL.DEVICE) + (
+        f" ({torch.cuda.get_device_name()})" if torch.cuda.is_available() else f" ({torch.get_num_threads()} threads)"
+    )
+
+
+def _run_modes(argv: List[str], modes: List[str]) -> str:
+    """Run this script once per mode in a child process (``--task mode --json``); one table."""
+    rows = []
+    base = [a for a in argv]
+    for mode in modes:
+        if mode not in TASKS:
+            raise ValueError(f"--modes: unknown mode {mode!r}; expected some of {sorted(TASKS)}")
+        child = [sys.executable, os.path.abspath(__file__), "--task", mode, "--json"] + base
+        done = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True)
+        rows.append([tuple(c) for c in json.loads(done.stdout.strip().splitlines()[-1])["row"]])
+    return format_rows(rows)
 
 
 def main(argv=None) -> str:
-    """Parse arguments, run :func:`benchmark`, print and return the table."""
+    """Parse arguments, run :func:`benchmark` (per mode with ``--modes``), print and return the table."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config-file", default="", metavar="FILE")
     p.add_argument("--task", choices=sorted(TASKS))
+    p.add_argument("--modes", default="", help="comma-separated modes, each measured in a child process")
     p.add_argument("--iters", type=int, default=10, help="timed iterations / test batches")
     p.add_argument("--warmup", type=int, default=2, help="untimed iterations first")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--trainer", default="sgg.engine:SGGTrainer", help="trainer class as module:Class")
+    p.add_argument("--json", action="store_true", help="print the row as JSON (used by --modes)")
     p.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE")
-    args = p.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = p.parse_args(raw)
+    if args.modes:
+        if args.task:
+            p.error("--modes and --task exclude each other")
+        rest, skip = [], False
+        for i, a in enumerate(raw):  # the same arguments without --modes
+            if skip:
+                skip = False
+                continue
+            if a == "--modes":
+                skip = True
+                continue
+            if not a.startswith("--modes="):
+                rest.append(a)
+        table = _run_modes(rest, [m.strip() for m in args.modes.split(",") if m.strip()])
+        print(table)
+        return table
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = setup_cfg(args)
     trainer_cls = _load_trainer(args.trainer)
     figures = benchmark(cfg, trainer_cls, args.iters, args.warmup)
-    device = str(cfg.MODEL.DEVICE) + (
-        f" ({torch.cuda.get_device_name()})"
-        if torch.cuda.is_available()
-        else f" ({torch.get_num_threads()} threads)"
-    )
-    table = format_table(cfg, figures, device)
+    row = table_row(cfg, figures, _device_name(cfg))
+    if args.json:
+        print(json.dumps({"row": row, "figures": figures}))
+        return json.dumps(row)
+    table = format_rows([row])
     print(table)
     return table
 

@@ -6,6 +6,7 @@ A batch is a ``list[ImageSample]``. Datasets named in the config are registered 
 from __future__ import annotations
 
 import itertools
+import os
 from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
@@ -99,15 +100,33 @@ def _worker_init(base_seed: int):
     return init
 
 
+# prefix -> the settings it was registered with by register_datasets_from_config
+_REGISTERED_FROM_CONFIG: dict = {}
+
+
 def register_datasets_from_config(cfg, names: Sequence[str]) -> None:
-    """Register ``<prefix>_{train,val,test}`` from ``DATASETS.ROOT/FORMAT`` for names not yet known."""
+    """Register ``<prefix>_{train,val,test}`` from ``DATASETS.ROOT/FORMAT`` for names not yet known.
+
+    Names this function registered earlier from a config with other dataset settings (another
+    ``ROOT``, ``NUM_VAL_IM``, filters, ...; e.g. a detector run then a relation run in one
+    process) are registered again with the current ones; names registered by the user are kept.
+    """
+    d = cfg.DATASETS
+    settings = (os.path.abspath(os.path.expanduser(d.ROOT)), d.FORMAT, d.NUM_VAL_IM, d.FILTER_EMPTY_RELS,
+                d.FILTER_NON_OVERLAP, d.IMAGE_DIR, d.STATISTICS_CACHE, d.ZEROSHOT_TRIPLETS, max(cfg.SEED, 0))
     for name in names:
-        if name in DatasetCatalog:
-            continue
         prefix, _, split = name.rpartition("_")
+        if name in DatasetCatalog:
+            if _REGISTERED_FROM_CONFIG.get(prefix, settings) == settings:
+                continue
+            for sibling in (f"{prefix}_{s}" for s in ("train", "val", "test")):
+                for catalog in (DatasetCatalog, MetadataCatalog):
+                    if sibling in catalog:
+                        catalog.remove(sibling)
         if split not in ("train", "val", "test") or not prefix:
             raise KeyError(f"dataset '{name}' is not registered and is not of the form <prefix>_train|val|test; "
                            f"registered names: {DatasetCatalog.list() or '(none)'}")
+        _REGISTERED_FROM_CONFIG[prefix] = settings
         register_scene_graph_dataset(
             prefix, cfg.DATASETS.ROOT, cfg.DATASETS.FORMAT, num_val_im=cfg.DATASETS.NUM_VAL_IM,
             filter_empty_rels=cfg.DATASETS.FILTER_EMPTY_RELS, filter_non_overlap=cfg.DATASETS.FILTER_NON_OVERLAP,

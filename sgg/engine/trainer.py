@@ -170,10 +170,12 @@ class SGGTrainer(SimpleTrainer):
     @classmethod
     def build_model(cls, cfg) -> nn.Module:
         """``sgg.modeling.build.build_model(cfg, metadata of DATASETS.TRAIN[0])`` on ``resolve_device(cfg)``."""
+        from ..data.build import register_datasets_from_config
         from ..data.catalog import MetadataCatalog
         from ..modeling.build import build_model
 
         names = tuple(cfg.DATASETS.TRAIN) or tuple(cfg.DATASETS.TEST)
+        register_datasets_from_config(cfg, names[:1])
         model = build_model(cfg, MetadataCatalog.get(names[0]))
         model.to(resolve_device(cfg))
         logger.info("Model:\n%s", model)
@@ -205,11 +207,20 @@ class SGGTrainer(SimpleTrainer):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name: str, output_dir: str):
-        """The evaluator matching the dataset's ``evaluator_type`` (``sgg.evaluation``)."""
+        """The evaluator matching the dataset's ``evaluator_type`` (``sgg.evaluation``).
+
+        A detector-only model (``MODEL.RELATION_ON False``) gets the COCO box evaluator
+        (``{"bbox": {"mAP@0.5", "mAP@0.75", "mAP@[.5:.95]"}}``) instead.
+        """
         from ..data.catalog import MetadataCatalog
         from ..evaluation.base import build_evaluator
 
-        return build_evaluator(cfg, MetadataCatalog.get(dataset_name), output_dir=output_dir)
+        meta = MetadataCatalog.get(dataset_name)
+        if not cfg.MODEL.RELATION_ON:
+            from ..evaluation.coco_detection import COCODetectionEvaluator
+
+            return COCODetectionEvaluator(meta.object_classes)
+        return build_evaluator(cfg, meta, output_dir=output_dir)
 
     @classmethod
     def build_exporter(cls, cfg, dataset_name: str, path: str) -> SceneGraphExporter:
@@ -221,14 +232,22 @@ class SGGTrainer(SimpleTrainer):
         numbers of the full predictions); the JSON top-k filters are then not applied, since they
         would cut rows the metrics read.
         """
+        import hashlib
+
         from ..data.catalog import MetadataCatalog
+        from ..evaluation.base import eval_mode_from_config
         from ..export.compact import compact_for_evaluation
 
         meta = MetadataCatalog.get(dataset_name)
         rh = cfg.MODEL.ROI_RELATION_HEAD
-        mode = ("predcls" if rh.USE_GT_OBJECT_LABEL else "sgcls") if rh.USE_GT_BOX else "sgdet"
+        mode = eval_mode_from_config(cfg)
         compact = bool(cfg.TEST.EXPORT_COMPACT)
-        model_meta = {"meta_architecture": cfg.MODEL.META_ARCHITECTURE, "relation_head": rh.PREDICTOR}
+        model_meta = {
+            "head": rh.PREDICTOR if cfg.MODEL.RELATION_ON else "none (detector only)",
+            "auxiliary_heads": list(cfg.MODEL.AUXILIARY.HEADS),
+            "meta_architecture": cfg.MODEL.META_ARCHITECTURE,
+            "config_sha256": hashlib.sha256(cfg.dump().encode("utf-8")).hexdigest(),
+        }
         common = dict(object_classes=meta.object_classes, predicate_classes=meta.predicate_classes, mode=mode,
                       dataset=dataset_name, model_meta=model_meta, overwrite=False)
         if os.path.splitext(path)[1].lower() in (".h5", ".hdf5"):
@@ -291,7 +310,8 @@ class SGGTrainer(SimpleTrainer):
             )
             res = inference_on_dataset(model, loader, evaluator, exporter, desc=f"eval {name}")
             results[name] = res
-            if comm.is_main_process() and res:
+            if comm.is_main_process() and res and not getattr(evaluator, "output_dir", None):
+                # evaluators given an output_dir write their own (richer) metrics.json
                 atomic_write_text(
                     os.path.join(out_dir, "metrics.json"), json.dumps(jsonable(res), indent=2, sort_keys=True)
                 )

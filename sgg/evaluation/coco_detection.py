@@ -121,10 +121,23 @@ class COCODetectionEvaluator:
         return sorted({a["category_id"] for a in self._gt} | {d["category_id"] for d in self._dt})
 
     def evaluate(self) -> Dict[str, Dict[str, float]]:
-        """COCO box metrics over everything processed since :meth:`reset`."""
+        """COCO box metrics over everything processed since :meth:`reset` (all ranks; ``{}`` off the main one)."""
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
 
+        from .base import gather_to_main, is_main_process
+
+        parts = gather_to_main((self._images, self._gt, self._dt))
+        if not is_main_process():
+            return {}
+        if len(parts) > 1:  # renumber the images (and annotations) of every rank after the previous ones
+            images, gts, dts = [], [], []
+            for p_images, p_gt, p_dt in parts:
+                offset = len(images)
+                images += [dict(im, id=im["id"] + offset) for im in p_images]
+                gts += [dict(a, id=len(gts) + k + 1, image_id=a["image_id"] + offset) for k, a in enumerate(p_gt)]
+                dts += [dict(d, image_id=d["image_id"] + offset) for d in p_dt]
+            self._images, self._gt, self._dt = images, gts, dts
         nan = float("nan")
         if not self._images or not self._gt:
             logger.warning("COCODetectionEvaluator: no ground-truth boxes were processed; metrics are NaN")

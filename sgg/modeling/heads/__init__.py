@@ -1,7 +1,8 @@
-"""Relation heads. Importing this package registers MotifPredictor, CoRE and CReaL."""
+"""Relation heads. Importing this package registers MotifPredictor, CoRE, CReaL and FrequencyBaseline."""
 from .base import RelationHead, RelationHeadInputs, RelationHeadOutputs
 from .core import CoRE
 from .creal import CReaL
+from .frequency_baseline import FrequencyBaseline
 from .motifs import MotifPredictor, MotifsHead
 from .registry import RELATION_HEAD_REGISTRY, build_relation_head
 
@@ -15,4 +16,5 @@ __all__ = [
     "MotifsHead",
     "CoRE",
     "CReaL",
+    "FrequencyBaseline",
 ]
