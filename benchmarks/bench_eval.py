@@ -1,16 +1,23 @@
-"""Per-image time and peak memory of the VG-150 and OI-V6 evaluators; prints one table.
+"""Per-image time and peak memory of the VG-150 and OI-V6 evaluators, export sizes, evaluation at scale.
+
+Three tables: (1) evaluator process/evaluate time and peak memory per input size;
+(2) export size per image: full vs compact predictions, JSON vs HDF5, float32 vs float16
+scores; (3) ``tools/evaluate.py``'s core (``run_evaluation``) over a compact HDF5 file of
+``--stream-images`` sgdet-sized images (default 10,000) read image by image: wall time and
+peak traced memory (the file is built from 50 distinct images under distinct names).
 
 Inputs are synthetic but shaped like real runs: predcls-sized (12 GT objects, 132 pairs,
 ~7 GT relations, 51 predicate columns) and sgdet-sized (80 detected boxes, 6,320 pairs,
 51 columns). Time = process() per image (best of 5 passes, robust to a busy machine) plus evaluate() amortised;
 peak memory measured with tracemalloc in a separate pass (tracemalloc slows code down).
-Usage: python benchmarks/bench_eval.py [--images N]
+Usage: python benchmarks/bench_eval.py [--images N] [--stream-images N] [--only speed|size|stream]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 import tracemalloc
 
@@ -22,6 +29,8 @@ from sgg.evaluation import OIRelationEvaluator, VGSceneGraphEvaluator
 from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
 C = 50
+NAMES = ["__background__"] + [f"p{i}" for i in range(1, C + 1)]
+OBJECTS = ["__background__"] + [f"o{i}" for i in range(1, 151)]
 TARGETS_MS = {("vg", "predcls"): 0.4, ("vg", "sgdet"): 1.5, ("oi", "sgdet"): 4.0}
 
 
@@ -59,7 +68,7 @@ def make_image(rng: np.random.Generator, i: int, mode: str):
 
 
 def build(kind: str, mode: str):
-    names = ["__background__"] + [f"p{i}" for i in range(1, C + 1)]
+    names = NAMES
     if kind == "vg":
         return VGSceneGraphEvaluator(names, mode, zeroshot_triplets=np.array([[1, 2, 3], [4, 5, 6]]))
     return OIRelationEvaluator(names, mode)
@@ -91,11 +100,104 @@ def run(kind: str, mode: str, images) -> tuple:
     return float(np.min(times)) * 1e3, t_eval * 1e3 / len(images), peak / 2**20
 
 
+def _write(path: str, fmt: str, images, mode: str, score_dtype: str) -> None:
+    if fmt == "hdf5":
+        from sgg.export.hdf5_io import HDF5PredictionWriter
+
+        with HDF5PredictionWriter(path, object_classes=OBJECTS, predicate_classes=NAMES, mode=mode, dataset="bench",
+                                  score_dtype=score_dtype, overwrite=True) as w:
+            for rec, pred in images:
+                w.add(rec, pred)
+    else:
+        from sgg.export.scene_graph_json import SceneGraphWriter
+
+        with SceneGraphWriter(path, object_classes=OBJECTS, predicate_classes=NAMES, mode=mode, dataset="bench",
+                              full_scores=True, overwrite=True) as w:
+            for rec, pred in images:
+                w.add(rec, pred)
+
+
+def size_table(sets: dict, tmp: str) -> None:
+    """Export size per image: full vs compact, JSON vs HDF5 (gzip), float32 vs float16 scores."""
+    from sgg.export.compact import compact_for_evaluation
+
+    print(f"\n{'input':8s} {'rows':>6s} {'format':7s} {'scores':8s} {'full KiB/img':>13s} {'compact KiB/img':>16s} "
+          f"{'compact rows':>13s}")
+    for mode, images in sets.items():
+        images = images[:20]
+        compact = [(rec, compact_for_evaluation(pred, mode, rec)) for rec, pred in images]
+        rows = int(np.mean([p.num_relations for _, p in images]))
+        crows = int(np.mean([p.num_relations for _, p in compact]))
+        for fmt, dtype in (("json", "float32"), ("hdf5", "float32"), ("hdf5", "float16")):
+            sizes = []
+            for variant in (images, compact):
+                path = os.path.join(tmp, f"size.{fmt}")
+                _write(path, fmt, variant, mode, dtype)
+                sizes.append(os.path.getsize(path) / len(variant) / 1024)
+            print(f"{mode:8s} {rows:6d} {fmt:7s} {dtype:8s} {sizes[0]:13.1f} {sizes[1]:16.1f} {crows:13d}")
+
+
+def stream_table(num_images: int, tmp: str) -> None:
+    """Evaluate a compact HDF5 file of ``num_images`` sgdet-sized images, read image by image."""
+    import logging
+
+    from sgg.evaluation.cli import open_predictions, run_evaluation
+    from sgg.export.compact import compact_for_evaluation
+    from sgg.export.hdf5_io import HDF5PredictionWriter
+
+    rng = np.random.default_rng(1)
+    pool = [make_image(rng, i, "sgdet") for i in range(50)]
+    pool = [(rec, compact_for_evaluation(pred, "sgdet", rec)) for rec, pred in pool]
+    path = os.path.join(tmp, "stream.h5")
+    records = []
+    t0 = time.perf_counter()
+    with HDF5PredictionWriter(path, object_classes=OBJECTS, predicate_classes=NAMES, mode="sgdet", dataset="bench",
+                              overwrite=True) as w:
+        for i in range(num_images):
+            g, pred = pool[i % len(pool)]
+            rec = SceneGraphRecord(i, f"images/{i:07d}.jpg", g.width, g.height, g.boxes, g.labels, g.relations)
+            w.add(rec, pred)
+            records.append(rec)
+    t_write = time.perf_counter() - t0
+    size = os.path.getsize(path) / 2**20
+    logging.disable(logging.WARNING)
+    print(f"\n{'evaluator':9s} {'input':14s} {'images':>7s} {'file MiB':>9s} {'write s':>8s} {'evaluate s':>11s} "
+          f"{'ms/img':>7s} {'peak MiB':>9s}")
+    for fmt in ("vg150", "oiv6"):
+        def once(fmt=fmt):
+            meta, reader = open_predictions(path)
+            try:
+                return run_evaluation(records, reader, mode="sgdet", dataset_format=fmt,
+                                      predicate_classes=meta["predicate_classes"], source=path)
+            finally:
+                reader.close()
+
+        t0 = time.perf_counter()
+        once()
+        t_eval = time.perf_counter() - t0
+        tracemalloc.start()
+        once()
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"{fmt[:2]:9s} {'sgdet compact':14s} {num_images:7d} {size:9.1f} {t_write:8.1f} {t_eval:11.1f} "
+              f"{t_eval * 1e3 / num_images:7.2f} {peak / 2**20:9.1f}")
+    logging.disable(logging.NOTSET)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=200)
+    ap.add_argument("--stream-images", type=int, default=10000)
+    ap.add_argument("--only", choices=["speed", "size", "stream"], default=None)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
+    if args.only in ("size", "stream"):
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.only == "size":
+                size_table({m: [make_image(rng, i, m) for i in range(20)] for m in ("predcls", "sgdet")}, tmp)
+            else:
+                stream_table(args.stream_images, tmp)
+        return
     sets = {mode: [make_image(rng, i, mode) for i in range(args.images)] for mode in ("predcls", "sgdet")}
     print(f"{'evaluator':9s} {'input':8s} {'pairs':>6s} {'process ms/img':>15s} {'evaluate ms/img':>16s} "
           f"{'peak MiB':>9s} {'target ms':>10s}")
@@ -105,6 +207,10 @@ def main() -> None:
         tgt = f"<= {target}" if target else "-"
         pairs = int(np.mean([len(p.rel_pair_idxs) for _, p in sets[mode]]))
         print(f"{kind:9s} {mode:8s} {pairs:6d} {t_img:15.3f} {t_eval:16.4f} {peak:9.2f} {tgt:>10s}")
+    if args.only is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            size_table(sets, tmp)
+            stream_table(args.stream_images, tmp)
 
 
 if __name__ == "__main__":

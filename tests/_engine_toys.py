@@ -161,13 +161,23 @@ class ToyTrainer(SGGTrainer):
 
     @classmethod
     def build_exporter(cls, cfg, dataset_name, path):
-        def write(p, predictions):
-            data = {
-                k: {"image_id": rec.image_id, "prediction": pred} for k, (rec, pred) in predictions.items()
-            }
-            atomic_write_text(p, json.dumps({"dataset": dataset_name, "images": data}))
+        return SceneGraphExporter(path, lambda p: ToyJSONWriter(p, dataset_name))
 
-        return SceneGraphExporter(path, write)
+
+class ToyJSONWriter:
+    """Minimal streaming writer of the exporter protocol (add / close / abort) for the toy model."""
+
+    def __init__(self, path, dataset_name):
+        self.path, self.dataset_name, self.images = path, dataset_name, {}
+
+    def add(self, rec, pred):
+        self.images[rec.file_name] = {"image_id": rec.image_id, "prediction": pred}
+
+    def close(self):
+        atomic_write_text(self.path, json.dumps({"dataset": self.dataset_name, "images": self.images}))
+
+    def abort(self):
+        self.images = {}
 
 
 def toy_cfg(output_dir: str, **overrides):

@@ -15,3 +15,12 @@ def _seed():
     torch.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for the test (tiny tensors run faster, and the machine is shared)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -165,6 +165,11 @@ def test_hierarchy_loader_and_validation():
     assert deep.nodes["circle"]["depth"] == 3 and list(deep.predecessors("shape")) == [ROOT]
     with pytest.raises(ValueError, match="more than once"):
         load_hierarchy({"a": ["x"], "b": ["x"]})
+    # flat adjacency map (the toy hierarchy.json) == the nested form
+    flat = load_hierarchy({"shape": ["round", "square"], "round": ["circle", "ring"], "square": ["box"], "other": ["x"]})
+    assert set(flat.edges) == set(deep.edges) and flat.nodes["circle"]["depth"] == 3
+    with pytest.raises(ValueError, match="more than once"):
+        load_hierarchy({"top": ["a"], "a": ["b"], "b": ["a"]})
     with pytest.raises(ValueError, match="'a'.*list of names"):
         load_hierarchy({"a": 3})
     with pytest.raises(ValueError, match="missing.*'zzz'"):

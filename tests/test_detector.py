@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from sgg.config import get_cfg
 from sgg.modeling.detector import (
     ARCH_PRESETS,
-    DetectorWeightsError,
     Detections,
+    DetectorWeightsError,
     TorchvisionDetector,
     build_detector,
     load_detector_weights,
@@ -30,13 +30,7 @@ TINY = dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small convolutions run faster on one thread, and the machine is shared."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _sample(boxes, labels, size=(64, 64), colors=None, name="img.jpg"):

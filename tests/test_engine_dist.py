@@ -35,6 +35,7 @@ def _worker(out_dir):
 
     # 2) the full trainer with the toy components: hooks, checkpoint (gathered RNG states), evaluation
     from _engine_toys import ToyTrainer, toy_cfg
+
     from sgg.utils.seed import seed_all_rng
 
     cfg = toy_cfg(

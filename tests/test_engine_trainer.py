@@ -6,8 +6,8 @@ import os
 
 import pytest
 import torch
-
 from _engine_toys import ToyModel, ToyTrainer, make_sample, read_metrics, toy_cfg
+
 from sgg.engine import HookBase, SimpleTrainer
 from sgg.utils.events import EventStorage
 from sgg.utils.seed import seed_all_rng

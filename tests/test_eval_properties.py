@@ -51,7 +51,7 @@ def naive_vg_recall(recs, preds, mode, ks=(20, 50, 100)):
         if mode == "predcls":
             boxes, labels, scores = rec.boxes, rec.labels, np.ones(len(rec.labels), np.float32)
 
-        def matches(s, o, p):
+        def matches(s, o, p, rec=rec, labels=labels, boxes=boxes):
             hit = set()
             for g, (gs, go, gp) in enumerate(rec.relations):
                 if gp == p and labels[s] == rec.labels[gs] and labels[o] == rec.labels[go]:

@@ -18,12 +18,7 @@ MODES = {"predcls": (True, True), "sgcls": (True, False), "sgdet": (False, False
 PREDICTORS = {"motifs": "MotifPredictor", "core": "CoRE", "creal": "CReaL"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _load(path):

@@ -9,13 +9,7 @@ from sgg.modeling.heads.synthetic import random_head_inputs
 C_OBJ, C_REL, D_OBJ, D_UNION = 12, 9, 24, 20
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def make_core(quat_dim=4):

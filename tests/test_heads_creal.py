@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from heads_fixtures import overfit_relation_loss
 
 from sgg.modeling.geometry.complex_ops import crotate
 from sgg.modeling.heads.creal import (
@@ -21,13 +22,7 @@ from sgg.modeling.heads.synthetic import random_head_inputs
 C_OBJ, C_REL, D_OBJ, D_UNION = 10, 8, 24, 20
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 D64 = torch.float64
 
 
@@ -180,15 +175,8 @@ def test_tiny_overfit_and_parameter_count(capsys):
     torch.manual_seed(0)
     head = make_creal(dropout=0.0).train()
     inp = random_head_inputs([4, 5], D_OBJ, D_UNION, C_OBJ, C_REL, mode="predcls", training=True, seed=4)
-    opt = torch.optim.Adam(head.parameters(), lr=5e-3)
-    first = None
-    for _ in range(20):
-        losses = head(inp).losses
-        opt.zero_grad()
-        sum(losses.values()).backward()
-        opt.step()
-        first = float(losses["loss_rel"].detach()) if first is None else first
-    assert float(head(inp).losses["loss_rel"].detach()) < 0.5 * first
+    first, last = overfit_relation_loss(head, inp, lr=5e-3)
+    assert last < 0.5 * first
     vg = CReaL(num_obj_classes=151, num_predicates=51, obj_feat_dim=1024, union_feat_dim=1024)
     block = sum(p.numel() for p in vg.complex_block.parameters())
     protos = sum(p.numel() for m in (vg.proto_amp, vg.proto_phase) for p in m.parameters())

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 import torch
-
 from _engine_toys import ToyTrainer, read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

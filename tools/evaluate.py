@@ -4,6 +4,9 @@
 Example:
     python tools/evaluate.py --dataset-dir datasets/vg --dataset-format vg150 --split test \\
         --mode predcls --predictions output/inference/vg_test/scene_graphs.json --out metrics.json
+
+``--predictions`` may also be an HDF5 file (``TEST.EXPORT_FORMAT hdf5`` or
+``sgg.export.hdf5_io.HDF5PredictionWriter``), read one image at a time.
 """
 import os
 import sys

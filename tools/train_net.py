@@ -16,13 +16,13 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # run from a source checkout
 
 from sgg.engine import (
-    unwrap_model,
     SGGCheckpointer,
     SGGTrainer,
     default_argument_parser,
     default_setup,
     launch,
     setup_cfg,
+    unwrap_model,
 )  # noqa: E402
 from sgg.utils import comm  # noqa: E402
 

@@ -24,7 +24,9 @@ def add_auxiliary_config(cfg: CN) -> None:
     _C.HYP_RETRIEVAL.DETACH_INPUT = False  # probe only: no gradient into the relation head
     _C.HYP_RETRIEVAL.TEXT_MODE = "prototype"  # prototype (predicate points, CE) | triplet (subject-predicate-object InfoNCE)
     _C.HYP_RETRIEVAL.RQS_BEST_PROB = 0.0  # RANDOM_REGION: probability of the best token instead of a random one
-    _C.HYP_RETRIEVAL.CAPTION_VOCAB = ""  # vocabulary JSON of the caption encoder (graph-level mode); "" = off
+    _C.HYP_RETRIEVAL.GRAPH_LEVEL = False  # image <-> caption losses on the training captions (captions.json)
+    _C.HYP_RETRIEVAL.CAPTION_VOCAB = ""  # caption vocabulary JSON; "" = built from the training captions (GRAPH_LEVEL)
+    _C.HYP_RETRIEVAL.GRAPH_WEIGHT = 1.0  # weight of the graph-level losses relative to WEIGHT
     _C.HYP_RETRIEVAL.CAPTION_ENCODER = "bag"  # caption encoder: bag (mean of word embeddings) | gru
 
     _C.HYP_HIERARCHY = CN()

@@ -1,6 +1,13 @@
 """Datasets: catalog, VG-150 / OI-V6 loaders, toy generator, statistics, mappers and loaders."""
-from .catalog import (DatasetCatalog, DatasetMetadata, MetadataCatalog, load_class_names, load_dataset_split,
-                      load_zeroshot_triplets, register_scene_graph_dataset)
+from .catalog import (
+    DatasetCatalog,
+    DatasetMetadata,
+    MetadataCatalog,
+    load_class_names,
+    load_dataset_split,
+    load_zeroshot_triplets,
+    register_scene_graph_dataset,
+)
 from .errors import DatasetFormatError
 from .statistics import DatasetStatistics, compute_statistics
 

@@ -181,7 +181,7 @@ def _load_flip_map(root: str, predicate_classes: List[str]) -> Optional[Dict[int
     path = os.path.join(root, FLIP_MAP_FILE)
     if not os.path.isfile(path):
         return None
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         by_name = json.load(f)
     idx = {n: i for i, n in enumerate(predicate_classes)}
     out = {i: i for i in range(len(predicate_classes))}

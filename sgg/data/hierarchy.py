@@ -14,7 +14,7 @@ __all__ = ["load_hierarchy", "hierarchy_graph", "hierarchy_path"]
 def load_hierarchy(path: str) -> Dict[str, Dict[str, List[str]]]:
     """Read a hierarchy file and check that both trees are DAGs."""
     try:
-        with open(path, "r", encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             tree = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         raise DatasetFormatError(path, "(file)", "a readable hierarchy JSON file", str(e)) from None

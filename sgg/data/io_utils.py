@@ -1,36 +1,28 @@
-"""Small file helpers shared by the data writers: atomic writes and content hashing."""
+"""Small file helpers of the data side: JSON reading with dataset errors, atomic writes (on
+:mod:`sgg.utils.io`) and content hashing."""
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
-from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
-__all__ = ["atomic_path", "write_json_atomic", "write_bytes_atomic", "files_sha256"]
+from ..utils.io import atomic_path
+from ..utils.io import atomic_write_bytes as write_bytes_atomic
+from .errors import DatasetFormatError
+
+__all__ = ["read_json", "atomic_path", "write_json_atomic", "write_bytes_atomic", "files_sha256"]
 
 
-@contextmanager
-def atomic_path(path: str) -> Iterator[str]:
-    """Yield a temporary path next to ``path``; on success it replaces ``path`` (os.replace)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
+def read_json(path: str, what: str) -> Any:
+    """Parsed JSON of ``path``; a missing file or invalid JSON raises ``DatasetFormatError`` naming ``what``."""
+    if not os.path.isfile(path):
+        raise DatasetFormatError(path, "(file)", f"an existing {what} file", "missing")
     try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_bytes_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetFormatError(path, "(file)", f"valid JSON ({what})", str(e)) from None
 
 
 def write_json_atomic(path: str, obj: Any, indent: int | None = None) -> None:

@@ -67,7 +67,7 @@ class DatasetMapper:
         self.rng = np.random.default_rng(seed)
 
     @classmethod
-    def from_config(cls, cfg, is_train: bool, metadata=None) -> "DatasetMapper":
+    def from_config(cls, cfg, is_train: bool, metadata=None) -> DatasetMapper:
         """Build from ``INPUT.*`` / ``DATASETS.*`` keys and the dataset's metadata (for the flip map)."""
         return cls(
             is_train=is_train,

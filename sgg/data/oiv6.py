@@ -9,17 +9,19 @@ As PySGG: ids are shifted by +1 (0 = background); images without boxes, or witho
 ``filter_empty_rels`` (always for test), are dropped; duplicates are kept except with
 ``filter_duplicate_rels`` in train (seeded random choice per pair); boxes are clipped to
 [0, W-1] x [0, H-1] and kept even when degenerate. ``image_id`` is the running index in the file.
+When ``<root>/captions.json`` exists, ``record.captions`` holds the sentences keyed by ``img_fn``.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from ..structures.scene_graph import SceneGraphRecord
+from .captions import captions_from_folder
 from .errors import DatasetFormatError
+from .io_utils import read_json
 from .vg150 import filter_duplicate_relations
 
 __all__ = ["load_oiv6", "load_oiv6_categories", "OI_CATEGORIES_FILE", "oi_annotation_file"]
@@ -32,20 +34,10 @@ def oi_annotation_file(split: str) -> str:
     return os.path.join("annotations", f"vrd-{split}-anno.json")
 
 
-def _read_json(path: str, what: str):
-    if not os.path.isfile(path):
-        raise DatasetFormatError(path, "(file)", f"an existing {what} file", "missing")
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetFormatError(path, "(file)", f"valid JSON ({what})", str(e)) from None
-
-
 def load_oiv6_categories(root: str) -> Dict[str, List[str]]:
     """``object_classes`` and ``predicate_classes`` with ``__background__`` prepended."""
     path = os.path.join(root, OI_CATEGORIES_FILE)
-    d = _read_json(path, "OI-V6 categories")
+    d = read_json(path, "OI-V6 categories")
     for k in ("obj", "rel"):
         if not isinstance(d.get(k), list) or not d[k]:
             raise DatasetFormatError(path, k, "a non-empty list of class names", repr(d.get(k))[:80])
@@ -61,7 +53,7 @@ def load_oiv6(root: str, split: str, *, filter_empty_rels: bool = True, filter_d
     cats = load_oiv6_categories(root)
     n_cls, n_pred = len(cats["object_classes"]), len(cats["predicate_classes"])
     path = os.path.join(root, oi_annotation_file(split))
-    entries = _read_json(path, f"OI-V6 {split} annotation")
+    entries = read_json(path, f"OI-V6 {split} annotation")
     if not isinstance(entries, list):
         raise DatasetFormatError(path, "(top level)", "a list of image dicts", type(entries).__name__)
     img_dir = os.path.join(root, image_dir or "images")
@@ -114,4 +106,5 @@ def load_oiv6(root: str, split: str, *, filter_empty_rels: bool = True, filter_d
                                      f"the image file of img_fn {fn!r}", "missing")
         records.append(SceneGraphRecord(image_id=k, file_name=os.path.relpath(img_path, root), width=w, height=h,
                                         boxes=box, labels=labels + 1, relations=rel, image_path=img_path))
+    captions_from_folder(root, records, [os.path.splitext(os.path.basename(r.file_name))[0] for r in records])
     return records

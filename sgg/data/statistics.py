@@ -66,7 +66,7 @@ class DatasetStatistics:
                          obj_counts=self.obj_counts)
 
     @classmethod
-    def load(cls, path: str) -> "DatasetStatistics":
+    def load(cls, path: str) -> DatasetStatistics:
         """Read an ``.npz`` written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as z:
             return cls(*(z[k].astype(np.int64) for k in ("fg_matrix", "pred_counts", "bg_matrix", "obj_counts")))

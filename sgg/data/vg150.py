@@ -22,13 +22,15 @@ Semantics reproduced from SGB:
 * ``filter_non_overlap`` (train only, off by default): keep relations whose boxes overlap at the
   h5 scale with the +1 convention, drop images left without one.
 
+Captions: when ``<root>/captions.json`` exists, ``record.captions`` holds the sentences of the
+image's ``image_id`` (:mod:`sgg.data.captions`).
+
 Deviations on purpose: images are matched to ``image_data.json`` entries by position after dropping
 SGB's 4 known-corrupted ids only when that makes the counts agree, and a missing image file is an
 error naming the image id (SGB silently shifts the pairing).
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -36,7 +38,9 @@ import h5py
 import numpy as np
 
 from ..structures.scene_graph import SceneGraphRecord
+from .captions import captions_from_folder
 from .errors import DatasetFormatError
+from .io_utils import read_json
 
 __all__ = [
     "H5_FILE", "DICTS_FILE", "IMAGE_DATA_FILE", "CORRUPTED_VG_IMAGE_IDS",
@@ -84,16 +88,6 @@ def boxes_overlap_plus_one(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (iw > 0) & (ih > 0)
 
 
-def _read_json(path: str, what: str):
-    if not os.path.isfile(path):
-        raise DatasetFormatError(path, "(file)", f"an existing {what} file", "missing")
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            return json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetFormatError(path, "(file)", f"valid JSON ({what})", str(e)) from None
-
-
 def _names_from_maps(path: str, to_idx: dict, idx_to: dict, key: str) -> List[str]:
     if not isinstance(to_idx, dict) or not to_idx:
         raise DatasetFormatError(path, f"{key}_to_idx", "a non-empty name -> id mapping")
@@ -112,7 +106,7 @@ def _names_from_maps(path: str, to_idx: dict, idx_to: dict, key: str) -> List[st
 def load_vg150_dicts(path: str) -> Dict[str, List[str]]:
     """Class names with ``__background__`` at 0: keys ``object_classes``, ``predicate_classes``,
     ``attribute_classes`` (the last may be just the background when the file has no attributes)."""
-    d = _read_json(path, "VG-150 dicts")
+    d = read_json(path, "VG-150 dicts")
     for k in ("label_to_idx", "predicate_to_idx"):
         if k not in d:
             raise DatasetFormatError(path, k, "present (VG-SGG-dicts format)", "missing")
@@ -232,7 +226,7 @@ def load_vg150(root: str, split: str, *, num_val_im: int = 5000, filter_empty_re
     image_data_path = os.path.join(root, IMAGE_DATA_FILE)
     names = load_vg150_dicts(dicts_path)
     n_cls, n_pred = len(names["object_classes"]), len(names["predicate_classes"])
-    image_data = _read_json(image_data_path, "VG image_data")
+    image_data = read_json(image_data_path, "VG image_data")
     img_dir = _image_dir(root, image_dir)
     box_key = f"boxes_{box_scale}"
     rng = np.random.default_rng(seed)
@@ -263,6 +257,7 @@ def load_vg150(root: str, split: str, *, num_val_im: int = 5000, filter_empty_re
     if split == "train" and filter_duplicate_rels:
         for r in records:
             r.relations = filter_duplicate_relations(r.relations, rng)
+    captions_from_folder(root, records, [str(r.image_id) for r in records])  # keyed by image_id
     return records
 
 

@@ -84,7 +84,7 @@ def glove_table(source: str) -> _Table:
         )
     index: Dict[str, int] = {}
     rows: List[np.ndarray] = []
-    with open(path, "r", encoding="utf8") as f:
+    with open(path, encoding="utf8") as f:
         for line_no, line in enumerate(f, 1):
             parts = line.rstrip().split(" ")
             if len(parts) < 2:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import os
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -32,38 +33,96 @@ def inference_context(model: nn.Module):
 
 
 class SceneGraphExporter:
-    """Collect predictions per image during inference and write them once at the end.
+    """Stream predictions into a scene-graph file during inference, one image at a time.
 
-    Every rank collects its share; :meth:`finalize` gathers them on the main process, which
-    calls ``write_fn(path, predictions)`` with ``predictions`` = ``{file_name: (record, prediction)}``
-    (the argument of :func:`sgg.export.scene_graph_json.write_scene_graphs`).
+    Nothing is kept per image: each ``process`` call hands the (optionally transformed)
+    predictions to a writer at once, so memory does not grow with the number of images.
+
+    With one process the writer writes ``path`` directly. With several, each rank streams
+    into its own shard ``<path>.rank<r>-of-<w>`` and :meth:`finalize` has the main process
+    copy the shards (read back one image at a time with ``read_shard``) into ``path`` and
+    delete them.
 
     Args:
-        path: destination file (``inference/<dataset>/scene_graphs.json``).
-        write_fn: the writer, e.g. a closure over ``write_scene_graphs`` and the file's metadata.
+        path: destination file (``inference/<dataset>/scene_graphs.json`` or ``.h5``).
+        open_writer: ``open_writer(path) -> writer``; the writer has ``add(info, prediction)``,
+            ``close()`` and ``abort()`` (e.g. ``sgg.export.scene_graph_json.SceneGraphWriter``,
+            ``sgg.export.hdf5_io.HDF5PredictionWriter``) and writes atomically.
+        transform: optional ``transform(record, prediction) -> prediction`` applied before
+            writing, e.g. :func:`sgg.export.compact.compact_for_evaluation` (exact compact export).
+        read_shard: ``read_shard(path) -> iterable of (info, prediction)``; required when more
+            than one process runs.
     """
 
-    def __init__(self, path: str, write_fn: Callable[[str, Dict[str, Tuple[Any, Any]]], Any]) -> None:
+    def __init__(
+        self,
+        path: str,
+        open_writer: Callable[[str], Any],
+        transform: Optional[Callable[[Any, Any], Any]] = None,
+        read_shard: Optional[Callable[[str], Iterable[Tuple[Any, Any]]]] = None,
+    ) -> None:
         self.path = path
-        self.write_fn = write_fn
-        self._items: Dict[str, Tuple[Any, Any]] = {}
+        self.open_writer = open_writer
+        self.transform = transform
+        self.read_shard = read_shard
+        self._writer: Any = None
+        self.num_written = 0
+
+    def _shard_path(self, rank: int, world: int) -> str:
+        return f"{self.path}.rank{rank}-of-{world}"
+
+    def _open(self) -> Any:
+        if self._writer is None:
+            world = comm.get_world_size()
+            if world > 1 and self.read_shard is None:
+                raise ValueError(
+                    f"SceneGraphExporter({self.path!r}): {world} processes need read_shard to merge the per-rank files"
+                )
+            target = self.path if world == 1 else self._shard_path(comm.get_rank(), world)
+            self._writer = self.open_writer(target)
+        return self._writer
 
     def process(self, inputs: Sequence[Any], outputs: Sequence[Any]) -> None:
-        """Keep ``(record, prediction)`` per image, keyed by ``record.file_name``."""
+        """Write ``(record, prediction)`` of every image of the batch now."""
+        writer = self._open()
         for rec, pred in zip(inputs, outputs):
-            self._items[rec.file_name] = (rec, pred)
+            if self.transform is not None:
+                pred = self.transform(rec, pred)
+            writer.add(rec, pred)
+            self.num_written += 1
+
+    def abort(self) -> None:
+        """Discard the file being written (used when inference fails)."""
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
 
     def finalize(self) -> Optional[str]:
-        """Gather and write on the main process; returns the path there, ``None`` elsewhere."""
-        parts = comm.gather(self._items)
-        self._items = {}
+        """Close (and merge the shards on the main process); returns the path there, ``None`` elsewhere."""
+        self._open().close()
+        self._writer = None
+        world = comm.get_world_size()
+        if world == 1:
+            logger.info("Wrote %d scene graphs to %s", self.num_written, self.path)
+            return self.path
+        comm.synchronize()
         if not comm.is_main_process():
             return None
-        merged: Dict[str, Tuple[Any, Any]] = {}
-        for part in parts:
-            merged.update(part)
-        self.write_fn(self.path, merged)
-        logger.info("Wrote %d scene graphs to %s", len(merged), self.path)
+        shards = [self._shard_path(r, world) for r in range(world)]
+        writer = self.open_writer(self.path)
+        count = 0
+        try:
+            for shard in shards:
+                for info, pred in self.read_shard(shard):
+                    writer.add(info, pred)
+                    count += 1
+        except BaseException:
+            writer.abort()
+            raise
+        writer.close()
+        for shard in shards:
+            os.remove(shard)
+        logger.info("Wrote %d scene graphs to %s (merged from %d processes)", count, self.path, world)
         return self.path
 
 
@@ -78,7 +137,10 @@ def inference_on_dataset(
 
     Each batch is a list of samples (``ImageSample`` or anything with a ``record`` attribute, or
     records themselves); the model returns one prediction per sample. The evaluator receives
-    ``process(records, predictions)`` and the exporter, when given, the same.
+    ``process(records, predictions)`` and the exporter, when given, the same. Neither the loop
+    nor the exporter keeps predictions: each batch is reduced (evaluator) and written
+    (exporter) before the next one, so memory does not grow with the number of images. If
+    inference fails, the exporter's partial file is discarded.
 
     Returns:
         ``evaluator.evaluate()`` (``{}`` on non-main ranks or without an evaluator).
@@ -92,30 +154,36 @@ def inference_on_dataset(
         total = None
     num_images, compute = 0, 0.0
     start = time.perf_counter()
-    with inference_context(model), torch.no_grad():
-        for batch in tqdm(
-            data_loader,
-            total=total,
-            desc=desc,
-            unit="batch",
-            disable=not comm.is_main_process(),
-            dynamic_ncols=True,
-        ):
-            t0 = time.perf_counter()
-            outputs = model(move_to_device(batch, device))
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            compute += time.perf_counter() - t0
-            records: List[Any] = [getattr(s, "record", s) for s in batch]
-            if len(outputs) != len(records):
-                raise ValueError(
-                    f"The model returned {len(outputs)} predictions for a batch of {len(records)} images"
-                )
-            if evaluator is not None:
-                evaluator.process(records, outputs)
-            if exporter is not None:
-                exporter.process(records, outputs)
-            num_images += len(records)
+    try:
+        with inference_context(model), torch.no_grad():
+            for batch in tqdm(
+                data_loader,
+                total=total,
+                desc=desc,
+                unit="batch",
+                disable=not comm.is_main_process(),
+                dynamic_ncols=True,
+            ):
+                t0 = time.perf_counter()
+                outputs = model(move_to_device(batch, device))
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                compute += time.perf_counter() - t0
+                records: List[Any] = [getattr(s, "record", s) for s in batch]
+                if len(outputs) != len(records):
+                    raise ValueError(
+                        f"The model returned {len(outputs)} predictions for a batch of {len(records)} images"
+                    )
+                if evaluator is not None:
+                    evaluator.process(records, outputs)
+                if exporter is not None:
+                    exporter.process(records, outputs)
+                num_images += len(records)
+                del outputs, batch  # nothing of this batch outlives the iteration
+    except BaseException:
+        if exporter is not None:
+            exporter.abort()
+        raise
     elapsed = time.perf_counter() - start
     logger.info(
         "%s: %d images in %s (%.4f s/img compute, %.4f s/img total) on %d process(es)",

@@ -9,7 +9,7 @@ trainer and swap the model, the loaders, the evaluator or the exporter::
 
 The default builders import the toolkit's modules lazily: ``sgg.modeling.build.build_model``,
 ``sgg.data.build.build_train_loader/build_test_loader``, ``sgg.data.catalog.MetadataCatalog``,
-``sgg.evaluation.base.build_evaluator`` and ``sgg.export.scene_graph_json.write_scene_graphs``.
+``sgg.evaluation.base.build_evaluator`` and the streaming writers of ``sgg.export``.
 """
 
 from __future__ import annotations
@@ -224,49 +224,56 @@ class SGGTrainer(SimpleTrainer):
 
     @classmethod
     def build_exporter(cls, cfg, dataset_name: str, path: str) -> SceneGraphExporter:
-        """Collector writing ``path`` with ``sgg.export.scene_graph_json.write_scene_graphs``.
+        """Streaming exporter of ``path``: JSON (``sgg.export.scene_graph_json``) or HDF5 (``sgg.export.hdf5_io``).
 
-        The file's ``model`` block names the relation head, the auxiliary heads and the sha256 of
-        the full config; ``TEST.EXPORT_FULL_SCORES`` / ``EXPORT_TOPK_*`` / ``EXPORT_COMPACT`` pick
-        what is written.
+        The format follows the extension of ``path`` (``.h5``/``.hdf5``: binary, else JSON).
+        ``TEST.EXPORT_COMPACT`` keeps per image only the relation rows any metric can read
+        (:func:`sgg.export.compact.compact_for_evaluation`; evaluating the file gives exactly the
+        numbers of the full predictions); the JSON top-k filters are then not applied, since they
+        would cut rows the metrics read.
         """
         import hashlib
 
         from ..data.catalog import MetadataCatalog
-        from ..export.compact import compact_prediction
-        from ..export.scene_graph_json import write_scene_graphs
+        from ..export.compact import compact_for_evaluation
 
         meta = MetadataCatalog.get(dataset_name)
         rh = cfg.MODEL.ROI_RELATION_HEAD
-        mode = "predcls" if rh.USE_GT_OBJECT_LABEL else ("sgcls" if rh.USE_GT_BOX else "sgdet")
-        model_meta = {
-            "head": rh.PREDICTOR if cfg.MODEL.RELATION_ON else "none (detector only)",
-            "auxiliary_heads": list(cfg.MODEL.AUXILIARY.HEADS),
-            "config_sha256": hashlib.sha256(cfg.dump().encode("utf-8")).hexdigest(),
-        }
+        mode = ("predcls" if rh.USE_GT_OBJECT_LABEL else "sgcls") if rh.USE_GT_BOX else "sgdet"
         compact = bool(cfg.TEST.EXPORT_COMPACT)
+        model_meta = {
+            "meta_architecture": cfg.MODEL.META_ARCHITECTURE,
+            "relation_head": rh.PREDICTOR,
+            "config_sha256": hashlib.sha256(cfg.dump().encode("utf-8")).hexdigest(),  # design.md section 5
+        }
+        common = dict(object_classes=meta.object_classes, predicate_classes=meta.predicate_classes, mode=mode,
+                      dataset=dataset_name, model_meta=model_meta, overwrite=False)
+        if os.path.splitext(path)[1].lower() in (".h5", ".hdf5"):
+            from ..export.hdf5_io import HDF5PredictionReader, HDF5PredictionWriter
 
-        def write(p: str, predictions: Dict[str, Any]) -> None:
-            if compact:
-                predictions = {
-                    name: (rec, compact_prediction(pred, rec.relations[:, :2] if mode != "sgdet" else None))
-                    for name, (rec, pred) in predictions.items()
-                }
-            write_scene_graphs(
-                p,
-                predictions,
-                object_classes=meta.object_classes,
-                predicate_classes=meta.predicate_classes,
-                mode=mode,
-                dataset=dataset_name,
-                model_meta=model_meta,
-                topk_objects=int(cfg.TEST.EXPORT_TOPK_OBJECTS),
-                topk_relations=int(cfg.TEST.EXPORT_TOPK_RELATIONS),
-                full_scores=bool(cfg.TEST.EXPORT_FULL_SCORES),
-                overwrite=False,
-            )
+            def open_writer(p: str):
+                return HDF5PredictionWriter(p, **common)
 
-        return SceneGraphExporter(path, write)
+            def read_shard(p: str):
+                with HDF5PredictionReader(p) as reader:
+                    yield from reader
+        else:
+            from ..export.scene_graph_json import SceneGraphWriter, read_scene_graphs
+
+            topk_rel = -1 if compact else int(cfg.TEST.EXPORT_TOPK_RELATIONS)
+            topk_obj = -1 if compact else int(cfg.TEST.EXPORT_TOPK_OBJECTS)
+
+            def open_writer(p: str):
+                return SceneGraphWriter(p, **common, full_scores=bool(cfg.TEST.EXPORT_FULL_SCORES),
+                                        topk_relations=topk_rel, topk_objects=topk_obj)
+
+            def read_shard(p: str):
+                yield from read_scene_graphs(p).images.values()
+
+        def transform(record, prediction):
+            return compact_for_evaluation(prediction, mode, record, where=f"{path}: {record.file_name}")
+
+        return SceneGraphExporter(path, open_writer, transform=transform if compact else None, read_shard=read_shard)
 
     @classmethod
     def test(
@@ -279,7 +286,8 @@ class SGGTrainer(SimpleTrainer):
         """Evaluate ``model`` on each dataset (default ``DATASETS.TEST``).
 
         Writes ``OUTPUT_DIR/inference/<dataset>/metrics.json`` and, when ``export`` (default
-        ``TEST.EXPORT``), ``scene_graphs.json`` next to it. Returns ``{dataset: results}`` on the
+        ``TEST.EXPORT``), ``scene_graphs.json`` (``TEST.EXPORT_FORMAT hdf5``: ``scene_graphs.h5``) next
+        to it. Returns ``{dataset: results}`` on the
         main process (results are ``{}`` on other ranks).
         """
         names = tuple(cfg.DATASETS.TEST if dataset_names is None else dataset_names)
@@ -291,8 +299,12 @@ class SGGTrainer(SimpleTrainer):
                 os.makedirs(out_dir, exist_ok=True)
             loader = cls.build_test_loader(cfg, name)
             evaluator = cls.build_evaluator(cfg, name, out_dir)
+            fmt = str(cfg.TEST.EXPORT_FORMAT)
+            if export and fmt not in ("json", "hdf5"):
+                raise ValueError(f"TEST.EXPORT_FORMAT must be 'json' or 'hdf5', got {fmt!r}")
+            ext = ".h5" if fmt == "hdf5" else ".json"
             exporter = (
-                cls.build_exporter(cfg, name, os.path.join(out_dir, "scene_graphs.json")) if export else None
+                cls.build_exporter(cfg, name, os.path.join(out_dir, "scene_graphs" + ext)) if export else None
             )
             res = inference_on_dataset(model, loader, evaluator, exporter, desc=f"eval {name}")
             results[name] = res

@@ -21,6 +21,8 @@ __all__ = [
     "SGG_EVALUATOR_REGISTRY",
     "DatasetEvaluator",
     "DatasetEvaluators",
+    "PerImageEvaluator",
+    "eval_mode_from_config",
     "build_evaluator",
     "gather_to_main",
     "is_main_process",
@@ -88,6 +90,45 @@ class DatasetEvaluator:
     def evaluate(self) -> dict[str, Any]:
         """Return ``{task: {metric: value}}`` on the main process, ``{}`` on other ranks."""
         return {}
+
+
+def eval_mode_from_config(cfg) -> str:
+    """``predcls`` / ``sgcls`` / ``sgdet`` from ``MODEL.ROI_RELATION_HEAD.USE_GT_BOX`` and ``USE_GT_OBJECT_LABEL``."""
+    rh = cfg.MODEL.ROI_RELATION_HEAD
+    return ("predcls" if rh.USE_GT_OBJECT_LABEL else "sgcls") if rh.USE_GT_BOX else "sgdet"
+
+
+class PerImageEvaluator(DatasetEvaluator):
+    """Evaluator that folds images one at a time (:meth:`process_one`) and reports through
+    ``format_log`` / ``write_outputs`` (files only when ``self.output_dir`` is set)."""
+
+    output_dir: str | None = None
+
+    def process(self, inputs: Sequence[SceneGraphRecord], outputs: Sequence[SceneGraphPrediction]) -> None:
+        """Check that inputs and outputs pair up, then :meth:`process_one` each image."""
+        if len(inputs) != len(outputs):
+            raise ValueError(f"process(): {len(inputs)} inputs but {len(outputs)} outputs")
+        for rec, pred in zip(inputs, outputs):
+            self.process_one(rec, pred)
+
+    def process_one(self, rec: SceneGraphRecord, pred: SceneGraphPrediction) -> None:
+        """Fold one image into the statistics."""
+        raise NotImplementedError
+
+    def format_log(self, results: dict[str, Any]) -> str:
+        """The text block logged after an evaluation."""
+        raise NotImplementedError
+
+    def write_outputs(self, results: dict[str, Any], output_dir: str) -> None:
+        """Write the metric files of ``results`` into ``output_dir``."""
+        raise NotImplementedError
+
+    def report(self, results: dict[str, Any]) -> dict[str, Any]:
+        """Log ``results`` (logger of the subclass's module), write them if ``output_dir``; returns them."""
+        logging.getLogger(type(self).__module__).info(self.format_log(results))
+        if self.output_dir:
+            self.write_outputs(results, self.output_dir)
+        return results
 
 
 class DatasetEvaluators(DatasetEvaluator):

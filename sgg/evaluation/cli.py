@@ -1,7 +1,13 @@
 """Logic of ``tools/evaluate.py``: score an exported scene-graph file against a dataset split.
 
-File loading stays at the edge (:func:`load_inputs`); :func:`run_evaluation` is the core and
-takes GT records and predictions keyed by file name, so it is testable without files.
+File loading stays at the edge (:func:`load_inputs`, :func:`open_predictions`);
+:func:`run_evaluation` is the core and takes GT records and predictions keyed by file name
+(a mapping, or a reader that loads one image per lookup), so it is testable without files.
+
+Predictions files: the JSON export (``sgg.export.scene_graph_json``, read whole) or the HDF5
+binary file (``sgg.export.hdf5_io``, recognised by its signature bytes whatever the
+extension), which is read one image at a time: evaluation memory then stays bounded however
+many images the file holds.
 """
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
@@ -21,7 +28,17 @@ from .report import write_json_atomic
 from .validation import EVAL_MODES, check_prediction, check_record
 from .vg_evaluator import VGSceneGraphEvaluator
 
-__all__ = ["build_parser", "load_inputs", "load_zeroshot_triplets", "main", "run_evaluation"]
+__all__ = [
+    "build_parser",
+    "is_hdf5_file",
+    "load_inputs",
+    "load_zeroshot_triplets",
+    "main",
+    "open_predictions",
+    "run_evaluation",
+]
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 logger = logging.getLogger("sgg.evaluate")
 
@@ -39,9 +56,30 @@ def _names_preview(names: Sequence[str], n: int = 5) -> str:
     return ", ".join(repr(x) for x in names[:n]) + more
 
 
+class _Predictions:
+    """Uniform, lazy view of a predictions container: names and one-image lookup."""
+
+    def __init__(self, predictions: Any):
+        if isinstance(predictions, Mapping):
+            self.names = list(predictions)
+            self._get = predictions.get
+        elif hasattr(predictions, "file_names") and hasattr(predictions, "__getitem__"):
+            self.names = list(predictions.file_names())
+            known = set(self.names)
+            self._get = lambda name: predictions[name][1] if name in known else None
+        else:
+            raise TypeError(
+                f"predictions must be a mapping file_name -> SceneGraphPrediction or a reader with file_names() "
+                f"and [file_name] -> (info, prediction); got {type(predictions).__name__}"
+            )
+
+    def get(self, name: str) -> SceneGraphPrediction | None:
+        return self._get(name)
+
+
 def run_evaluation(
     gt_records: Sequence[SceneGraphRecord],
-    predictions: Mapping[str, SceneGraphPrediction],
+    predictions: Mapping[str, SceneGraphPrediction] | Any,
     *,
     mode: str,
     dataset_format: str,
@@ -54,6 +92,9 @@ def run_evaluation(
 ) -> dict[str, Any]:
     """Evaluate ``predictions`` (file name -> prediction) against ``gt_records``.
 
+    ``predictions`` is a mapping or a reader such as
+    :class:`sgg.export.hdf5_io.HDF5PredictionReader` (``file_names()``, ``reader[name] ->
+    (info, prediction)``); images are then loaded and reduced one at a time.
     Images are matched by ``file_name``. Errors (``ValueError``, naming ``source``): a
     prediction for an unknown file name; a GT image without prediction (unless
     ``missing_as_empty``: then it gets an empty prediction, which VG-150 skips and OI-V6
@@ -69,13 +110,16 @@ def run_evaluation(
         if rec.file_name in by_name:
             raise ValueError(f"ground truth: file_name {rec.file_name!r} appears twice")
         by_name[rec.file_name] = rec
-    unknown = [n for n in predictions if n not in by_name]
+    preds = _Predictions(predictions)
+    unknown = [n for n in preds.names if n not in by_name]
     if unknown:
         raise ValueError(
             f"{source}: {len(unknown)} image(s) are not in the ground-truth split: {_names_preview(unknown)} "
             "(images are matched by images[].file_name)"
         )
-    missing = [n for n in by_name if n not in predictions]
+    have = set(preds.names)
+    missing = [n for n in by_name if n not in have]
+    del have
     if missing and not missing_as_empty:
         raise ValueError(
             f"{source}: {len(missing)} ground-truth image(s) have no prediction: {_names_preview(missing)}; "
@@ -91,24 +135,30 @@ def run_evaluation(
                                         dataset_name=dataset_name, validate=False)
     else:
         raise ValueError(f"dataset_format must be 'vg150' or 'oiv6', got {dataset_format!r}")
-    no_scores = [n for n, p in predictions.items() if p.rel_scores is None and len(p.rel_pair_idxs)]
-    if no_scores:
-        if dataset_format == "oiv6":
-            raise ValueError(
-                f"{source}: {len(no_scores)} image(s) have relations without predicate_scores "
-                f"(e.g. {no_scores[0]!r}); the OI-V6 protocol needs all predicate scores (export with --full-scores)"
-            )
-        logger.warning(
-            "%s: %d image(s) lack predicate_scores: only graph-constrained metrics (R@K, mR@K, zR@K, A@K, F@K) "
-            "are computed; re-export with --full-scores for ngR / ng-mR / ng-zR.", source, len(no_scores))
     empty = _empty_prediction(num_predicates)
-    for rec in gt_records:
-        pred = predictions.get(rec.file_name, empty)
+    no_scores: list[str] = []
+    for rec in tqdm(gt_records, desc="evaluate", unit="img", disable=len(gt_records) < 1000, dynamic_ncols=True):
+        pred = preds.get(rec.file_name)
+        if pred is None:
+            pred = empty
+        where = f"{source}: images[file_name={rec.file_name!r}]"
+        if pred.rel_scores is None and len(pred.rel_pair_idxs):
+            if dataset_format == "oiv6":
+                raise ValueError(
+                    f"{where} has relations without predicate_scores; the OI-V6 protocol needs all predicate "
+                    "scores (export with --full-scores)"
+                )
+            no_scores.append(rec.file_name)
         check_record(rec, num_predicates)
-        check_prediction(pred, num_predicates, f"{source}: images[file_name={rec.file_name!r}]")
+        check_prediction(pred, num_predicates, where)
         if pred.num_relations and pred.num_objects == 0:
-            raise ValueError(f"{source}: images[file_name={rec.file_name!r}] has relations but no objects")
+            raise ValueError(f"{where} has relations but no objects")
         evaluator.process_one(rec, pred)
+    if no_scores:
+        logger.warning(
+            "%s: %d image(s) lack predicate_scores (e.g. %r): only graph-constrained metrics (R@K, mR@K, zR@K, "
+            "A@K, F@K) are computed; re-export with --full-scores for ngR / ng-mR / ng-zR.",
+            source, len(no_scores), no_scores[0])
     return evaluator.evaluate()
 
 
@@ -138,7 +188,10 @@ def _unpack_scenes(scenes: Any) -> tuple[dict[str, Any], dict[str, SceneGraphPre
     """(meta, predictions by file name) from what ``read_scene_graphs`` returns."""
     if isinstance(scenes, tuple) and len(scenes) == 2:
         return dict(scenes[0] or {}), dict(scenes[1])
-    meta = getattr(scenes, "meta", None) or {}
+    meta = dict(getattr(scenes, "meta", None) or {})
+    for attr in ("mode", "dataset", "model", "object_classes", "predicate_classes"):  # ScenesFile header
+        if getattr(scenes, attr, None) is not None:
+            meta[attr] = getattr(scenes, attr)
     for attr in ("predictions", "scenes", "graphs", "images"):
         preds = getattr(scenes, attr, None)
         if isinstance(preds, Mapping):
@@ -148,13 +201,36 @@ def _unpack_scenes(scenes: Any) -> tuple[dict[str, Any], dict[str, SceneGraphPre
     raise TypeError(f"cannot read predictions from a {type(scenes).__name__}")
 
 
-def load_inputs(dataset_dir: str, dataset_format: str, split: str, predictions_path: str):
-    """GT records (``sgg.data.load_dataset_split``) and the exported file (``read_scene_graphs``)."""
-    from sgg.data import load_dataset_split
+def is_hdf5_file(path: str) -> bool:
+    """True when ``path`` starts with the HDF5 signature (binary predictions file)."""
+    with open(path, "rb") as f:
+        return f.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE
+
+
+def open_predictions(path: str) -> tuple[dict[str, Any], Any]:
+    """``(meta, predictions)`` of a predictions file; HDF5 gives an open lazy reader (close it).
+
+    JSON (``read_scene_graphs``) is parsed whole and gives a dict file_name -> prediction;
+    HDF5 gives a :class:`sgg.export.hdf5_io.HDF5PredictionReader` that reads one image per lookup.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such predictions file")
+    if is_hdf5_file(path):
+        from sgg.export.hdf5_io import HDF5PredictionReader
+
+        reader = HDF5PredictionReader(path)
+        return reader.meta, reader
     from sgg.export.scene_graph_json import read_scene_graphs
 
+    return _unpack_scenes(read_scene_graphs(path))
+
+
+def load_inputs(dataset_dir: str, dataset_format: str, split: str, predictions_path: str):
+    """GT records (``sgg.data.load_dataset_split``) and the predictions (:func:`open_predictions`)."""
+    from sgg.data import load_dataset_split
+
     records = load_dataset_split(dataset_dir, dataset_format, split)
-    meta, preds = _unpack_scenes(read_scene_graphs(predictions_path))
+    meta, preds = open_predictions(predictions_path)
     return records, meta, preds
 
 
@@ -162,6 +238,8 @@ def _predicate_classes(meta: Mapping[str, Any], records, preds, source: str) -> 
     names = meta.get("predicate_classes") if isinstance(meta, Mapping) else None
     if names:
         return list(names)
+    if not isinstance(preds, Mapping):
+        raise ValueError(f"{source}: the file does not name its predicate_classes")
     widths = {p.rel_scores.shape[1] for p in preds.values() if p.rel_scores is not None}
     if len(widths) > 1:
         raise ValueError(f"{source}: predicate_scores have different lengths {sorted(widths)}")
@@ -182,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dataset-format", required=True, choices=["vg150", "oiv6"])
     ap.add_argument("--split", default="test", choices=["train", "val", "test"])
     ap.add_argument("--mode", required=True, choices=list(EVAL_MODES))
-    ap.add_argument("--predictions", required=True, help="scene_graphs.json written by tools/export.py")
+    ap.add_argument("--predictions", required=True,
+                    help="predictions file: scene_graphs.json (JSON export) or an HDF5 file "
+                    "(sgg.export.hdf5_io, read image by image)")
     ap.add_argument("--zeroshot-triplets", default=None,
                     help="file of (subject label, object label, predicate) rows for zR (.npy/.json/.txt/.csv/.pt)")
     ap.add_argument("--out", default=None, help="write the metrics here as JSON (atomic)")
@@ -200,13 +280,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.out and os.path.exists(args.out) and not args.overwrite:
         raise SystemExit(f"error: {args.out} exists; pass --overwrite to replace it")
     records, meta, preds = load_inputs(args.dataset_dir, args.dataset_format, args.split, args.predictions)
-    zs = load_zeroshot_triplets(args.zeroshot_triplets) if args.zeroshot_triplets else None
-    results = run_evaluation(
-        records, preds, mode=args.mode, dataset_format=args.dataset_format,
-        predicate_classes=_predicate_classes(meta, records, preds, args.predictions),
-        zeroshot_triplets=zs, missing_as_empty=args.missing_as_empty, output_dir=args.output_dir,
-        source=args.predictions, dataset_name=str(meta.get("dataset", "")) if isinstance(meta, Mapping) else "",
-    )
+    try:
+        file_mode = meta.get("mode") if isinstance(meta, Mapping) else None
+        if file_mode and file_mode != args.mode:
+            logger.warning("%s was exported in mode %r but is evaluated as %r", args.predictions, file_mode, args.mode)
+        zs = load_zeroshot_triplets(args.zeroshot_triplets) if args.zeroshot_triplets else None
+        results = run_evaluation(
+            records, preds, mode=args.mode, dataset_format=args.dataset_format,
+            predicate_classes=_predicate_classes(meta, records, preds, args.predictions),
+            zeroshot_triplets=zs, missing_as_empty=args.missing_as_empty, output_dir=args.output_dir,
+            source=args.predictions, dataset_name=str(meta.get("dataset", "")) if isinstance(meta, Mapping) else "",
+        )
+    finally:
+        if hasattr(preds, "close"):
+            preds.close()
     if args.out:
         write_json_atomic(args.out, results, overwrite=True)
         logger.info("Wrote %s", args.out)

@@ -6,6 +6,14 @@ object IoUs) and phrases (``phr``: union-box IoU) with strict ``> 0.5`` greedy V
 mAP (plain mean over all predicates), wmAP (weighted by GT frequency) and
 ``score_wtd = w_final_score = 0.2 R@50 + 0.4 wmAP_rel + 0.4 wmAP_phr`` (``final_score``
 uses the unweighted mAPs). Memory: at most ``top_k`` candidate rows per image.
+
+Next to them, PySGG's OI-V6 table reports mR@50 from its copy of the classic (SGB) recall
+code (eval_protocol.md section 3.2 step 7). The evaluator therefore also runs the VG-150
+recall statistics (:mod:`sgg.evaluation.vg_stats`, same code as
+:class:`~sgg.evaluation.VGSceneGraphEvaluator`) and reports them under the prefix
+``classic/``: ``classic/R@K`` (graph constraint, image-averaged), ``classic/ngR@K``,
+``classic/mR@K``, ``classic/ng-mR@K`` for K = 20, 50, 100. Un-prefixed names are the OI
+protocol's own (dataset-level ``R@K``, ``wmAP_*``, ``score_wtd``).
 """
 from __future__ import annotations
 
@@ -21,21 +29,26 @@ from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
 from .base import (
     SGG_EVALUATOR_REGISTRY,
-    DatasetEvaluator,
+    PerImageEvaluator,
+    eval_mode_from_config,
     gather_to_main,
     is_main_process,
 )
 from .oi_stats import OIStats, oi_image_candidates, voc_ap
 from .report import plot_per_predicate, write_json_atomic
 from .validation import EVAL_MODES, check_prediction
+from .vg_stats import VGRecallStats, compute_image_ranks
 
-__all__ = ["OIRelationEvaluator"]
+#: prefix of the classic (SGB-code) recall metrics in the OI result dict
+CLASSIC_PREFIX = "classic/"
+
+__all__ = ["CLASSIC_PREFIX", "OIRelationEvaluator"]
 
 logger = logging.getLogger(__name__)
 
 
 @SGG_EVALUATOR_REGISTRY.register()
-class OIRelationEvaluator(DatasetEvaluator):
+class OIRelationEvaluator(PerImageEvaluator):
     """PySGG-exact OI-V6 evaluator (R@50, wmAP_rel, wmAP_phr, score_wtd).
 
     Args:
@@ -45,6 +58,9 @@ class OIRelationEvaluator(DatasetEvaluator):
         top_k: candidates kept per image (PySGG: 100).
         predicates_per_pair: predicates per pair entering the candidates (PySGG: 2).
         min_score: candidates with a score <= this are dropped (PySGG: 1e-5).
+        classic_ks: K values of the classic recall family (``classic/R@K``...; PySGG: 20, 50, 100);
+            empty to skip it.
+        classic_ng_top_k: candidates kept by the classic no-graph-constraint recall (SGB: 100).
         output_dir: when given, ``evaluate`` writes ``metrics.json`` and an AP chart.
     """
 
@@ -59,6 +75,8 @@ class OIRelationEvaluator(DatasetEvaluator):
         predicates_per_pair: int = 2,
         min_score: float = 1e-5,
         iou_threshold: float = 0.5,
+        classic_ks: Sequence[int] = (20, 50, 100),
+        classic_ng_top_k: int = 100,
         output_dir: str | None = None,
         dataset_name: str = "",
         validate: bool = True,
@@ -75,6 +93,8 @@ class OIRelationEvaluator(DatasetEvaluator):
         self.predicates_per_pair = int(predicates_per_pair)
         self.min_score = float(min_score)
         self.iou_threshold = float(iou_threshold)
+        self.classic_ks = tuple(int(k) for k in classic_ks)
+        self.classic_ng_top_k = int(classic_ng_top_k)
         self.output_dir = output_dir
         self.dataset_name = dataset_name
         self.validate = validate
@@ -83,21 +103,14 @@ class OIRelationEvaluator(DatasetEvaluator):
     @classmethod
     def from_config(cls, cfg, metadata, output_dir: str | None = None) -> dict[str, Any]:
         """kwargs from a config and a ``DatasetMetadata``."""
-        rh = cfg.MODEL.ROI_RELATION_HEAD
-        mode = ("predcls" if rh.USE_GT_OBJECT_LABEL else "sgcls") if rh.USE_GT_BOX else "sgdet"
+        mode = eval_mode_from_config(cfg)
         return dict(predicate_classes=metadata.predicate_classes, mode=mode,
                     iou_threshold=cfg.TEST.RELATION.IOU_THRESHOLD, output_dir=output_dir,
                     dataset_name=getattr(metadata, "name", ""))
 
     def reset(self) -> None:
         self._stats = OIStats(self.recall_ks, self.num_predicates)
-
-    def process(self, inputs: Sequence[SceneGraphRecord], outputs: Sequence[SceneGraphPrediction]) -> None:
-        """Reduce each image to at most ``top_k`` candidate rows and recall counts."""
-        if len(inputs) != len(outputs):
-            raise ValueError(f"process(): {len(inputs)} inputs but {len(outputs)} outputs")
-        for rec, pred in zip(inputs, outputs):
-            self.process_one(rec, pred)
+        self._classic = VGRecallStats(self.classic_ks, self.num_predicates)
 
     def process_one(self, rec: SceneGraphRecord, pred: SceneGraphPrediction) -> None:
         """Evaluate one image."""
@@ -116,23 +129,31 @@ class OIRelationEvaluator(DatasetEvaluator):
             recall_iou=self.iou_threshold, ap_iou=self.iou_threshold,
         )
         self._stats.add(dets)
+        if self.classic_ks:
+            # classic recall: the VG-150 (SGB) code path; skips images without GT relation or pair
+            ranks = compute_image_ranks(
+                rec.boxes, rec.labels, rec.relations, pred.boxes, pred.labels, pred.scores,
+                pred.rel_pair_idxs, pred.rel_scores, pred.rel_labels, mode=self.mode,
+                iou_threshold=self.iou_threshold, max_rank=max(self.classic_ks),
+                ng_top_k=self.classic_ng_top_k, pair_accuracy=False,
+            )
+            if ranks is not None:
+                self._classic.add(ranks)
 
     def evaluate(self) -> dict[str, Any]:
         """Gather once, compute on the main process, log, write files."""
-        gathered = gather_to_main(self._stats)
+        gathered = gather_to_main((self._stats, self._classic))
         if not is_main_process():
             return {}
         stats = OIStats(self.recall_ks, self.num_predicates)
-        for st in gathered:
+        classic = VGRecallStats(self.classic_ks, self.num_predicates)
+        for st, cl in gathered:
             stats.merge(st)
-        results = self.summarize(stats)
-        logger.info(self.format_log(results))
-        if self.output_dir:
-            self.write_outputs(results, self.output_dir)
-        return results
+            classic.merge(cl)
+        return self.report(self.summarize(stats, classic))
 
-    def summarize(self, stats: OIStats) -> dict[str, Any]:
-        """Metric dict (PySGG names) from the accumulated statistics."""
+    def summarize(self, stats: OIStats, classic: VGRecallStats | None = None) -> dict[str, Any]:
+        """Metric dict (PySGG names; classic recall under ``classic/``) from the accumulated statistics."""
         c = self.num_predicates
         scores, preds, tp_rel, tp_phr = stats.pooled()
         npos = stats.npos[1:]
@@ -175,8 +196,19 @@ class OIRelationEvaluator(DatasetEvaluator):
             predicates=self.predicate_classes[1:], npos=npos.tolist(), ndets=ndets.tolist(),
             AP_rel=ap_rel.tolist(), AP_phr=ap_phr.tolist(), weight=np.asarray(weight, float).tolist(),
         )
-        return OrderedDict([(self.mode, main), ("oi_per_predicate", per),
-                            ("oi_images", OrderedDict(total=stats.images, gt_relations=stats.gt_total))])
+        images = OrderedDict(total=stats.images, gt_relations=stats.gt_total)
+        if classic is not None and self.classic_ks:
+            # NaN when no image had both GT relations and predicted pairs (as the VG evaluator)
+            for fam, r_name, mr_name in (("R", "R", "mR"), ("ngR", "ngR", "ng-mR")):
+                for k, v in zip(self.classic_ks, classic.recall(fam)):
+                    main[f"{CLASSIC_PREFIX}{r_name}@{k}"] = float(v)
+                for k, v in zip(self.classic_ks, classic.mean_recall(fam)):
+                    main[f"{CLASSIC_PREFIX}{mr_name}@{k}"] = float(v)
+                table = classic.per_class_recall(fam)
+                for i, k in enumerate(self.classic_ks):
+                    per[f"{CLASSIC_PREFIX}{mr_name}@{k}"] = table[i].tolist()
+            images["classic_recall"] = classic.images
+        return OrderedDict([(self.mode, main), ("oi_per_predicate", per), ("oi_images", images)])
 
     def format_log(self, results: dict[str, Any]) -> str:
         """PySGG-style summary block."""
@@ -196,6 +228,13 @@ class OIRelationEvaluator(DatasetEvaluator):
         text += "weighted_res: 0.4 * w_rel_mAP + 0.2 * recall@50 + 0.4 * w_phr_mAP \n"
         text += "final_score:{:.2f}  weighted final_score: {:.2f}\n".format(
             100 * main["final_score"], 100 * main["w_final_score"])
+        if self.classic_ks and f"{CLASSIC_PREFIX}R@{self.classic_ks[0]}" in main:
+            text += "\nclassic recall (SGB code, image-averaged):\n"
+            for name in ("R", "ngR", "mR", "ng-mR"):
+                vals = [main.get(f"{CLASSIC_PREFIX}{name}@{k}") for k in self.classic_ks]
+                if vals[0] is not None:
+                    text += f"{name:>6s}: " + " ".join(f"@{k}: {100 * v:.2f}" for k, v in zip(self.classic_ks, vals))
+                    text += "\n"
         return text + "=" * 80 + "\n"
 
     def write_outputs(self, results: dict[str, Any], output_dir: str) -> None:
@@ -203,7 +242,8 @@ class OIRelationEvaluator(DatasetEvaluator):
         payload = dict(results)
         payload["settings"] = dict(evaluator="oiv6", dataset=self.dataset_name, mode=self.mode,
                                    recall_ks=list(self.recall_ks), top_k=self.top_k,
-                                   predicates_per_pair=self.predicates_per_pair, min_score=self.min_score)
+                                   predicates_per_pair=self.predicates_per_pair, min_score=self.min_score,
+                                   classic_ks=list(self.classic_ks), classic_ng_top_k=self.classic_ng_top_k)
         path = write_json_atomic(os.path.join(output_dir, "metrics.json"), payload)
         per = results["oi_per_predicate"]
         plot_per_predicate(os.path.join(output_dir, "per_predicate_ap.png"), per["predicates"], per["AP_rel"],

@@ -5,11 +5,12 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from ..utils.io import atomic_path
 
 __all__ = ["json_ready", "plot_per_predicate", "sgb_details", "sgb_line", "write_json_atomic"]
 
@@ -60,18 +61,9 @@ def write_json_atomic(path: str, data: dict[str, Any], overwrite: bool = True) -
     path = os.path.abspath(path)
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists; refusing to overwrite it (pass overwrite=True / --overwrite)")
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(json_ready(data), f, indent=1, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path, suffix=".json") as tmp, open(tmp, "w") as f:
+        json.dump(json_ready(data), f, indent=1, allow_nan=False)
+        f.write("\n")
     return path
 
 
@@ -93,13 +85,9 @@ def plot_per_predicate(path: str, names: Sequence[str], values: Sequence[float],
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".png", dir=os.path.dirname(path))
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

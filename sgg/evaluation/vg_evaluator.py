@@ -20,7 +20,8 @@ from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
 from .base import (
     SGG_EVALUATOR_REGISTRY,
-    DatasetEvaluator,
+    PerImageEvaluator,
+    eval_mode_from_config,
     gather_to_main,
     is_main_process,
 )
@@ -41,7 +42,7 @@ def f_score(recall: np.ndarray, mean_recall: np.ndarray) -> np.ndarray:
 
 
 @SGG_EVALUATOR_REGISTRY.register()
-class VGSceneGraphEvaluator(DatasetEvaluator):
+class VGSceneGraphEvaluator(PerImageEvaluator):
     """SGB-exact VG-150 evaluator for predcls / sgcls / sgdet.
 
     Args:
@@ -93,8 +94,7 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
     @classmethod
     def from_config(cls, cfg, metadata, output_dir: str | None = None) -> dict[str, Any]:
         """kwargs from a config and a ``DatasetMetadata``."""
-        rh = cfg.MODEL.ROI_RELATION_HEAD
-        mode = ("predcls" if rh.USE_GT_OBJECT_LABEL else "sgcls") if rh.USE_GT_BOX else "sgdet"
+        mode = eval_mode_from_config(cfg)
         return dict(
             predicate_classes=metadata.predicate_classes,
             mode=mode,
@@ -109,13 +109,6 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
     def reset(self) -> None:
         self._stats = VGRecallStats(self.recall_ks, self.num_predicates)
         self._counts = {"seen": 0, "skipped_no_gt": 0, "skipped_no_pred": 0, "without_predicate_scores": 0}
-
-    def process(self, inputs: Sequence[SceneGraphRecord], outputs: Sequence[SceneGraphPrediction]) -> None:
-        """Match each image and fold it into constant-size running sums."""
-        if len(inputs) != len(outputs):
-            raise ValueError(f"process(): {len(inputs)} inputs but {len(outputs)} outputs")
-        for rec, pred in zip(inputs, outputs):
-            self.process_one(rec, pred)
 
     def process_one(self, rec: SceneGraphRecord, pred: SceneGraphPrediction) -> None:
         """Evaluate one image (see :func:`sgg.evaluation.vg_stats.compute_image_ranks`)."""
@@ -148,11 +141,7 @@ class VGSceneGraphEvaluator(DatasetEvaluator):
             stats.merge(st)
             for k, v in cn.items():
                 counts[k] += v
-        results = self.summarize(stats, counts)
-        logger.info(self.format_log(results))
-        if self.output_dir:
-            self.write_outputs(results, self.output_dir)
-        return results
+        return self.report(self.summarize(stats, counts))
 
     def summarize(self, stats: VGRecallStats, counts: dict[str, int]) -> dict[str, Any]:
         """Metric dict from accumulated statistics."""

@@ -70,6 +70,7 @@ def compute_image_ranks(
     ng_top_k: int = 100,
     phrase_detection: bool = False,
     zeroshot: np.ndarray | None = None,
+    pair_accuracy: bool | None = None,
 ) -> VGImageRanks | None:
     """Match one image; ``None`` when SGB skips it (no GT relation or no predicted pair).
 
@@ -77,6 +78,7 @@ def compute_image_ranks(
     families; without it ``rel_labels`` (R,) gives the graph-constrained predicate.
     In ``predcls`` the predicted boxes/labels are replaced by the GT ones with score 1.
     Only ranks below ``max_rank`` (the largest K) are resolved; later ones read as no hit.
+    ``pair_accuracy`` (default: in predcls / sgcls) also resolves the ``A`` family.
     """
     m = len(gt_rels)
     r = len(pair_idxs)
@@ -99,7 +101,7 @@ def compute_image_ranks(
         segments.append(sel // fg.shape[1])
         ng_pred = sel % fg.shape[1] + 1
         names.append("ngR")
-    with_pairs = mode in ("predcls", "sgcls")
+    with_pairs = mode in ("predcls", "sgcls") if pair_accuracy is None else bool(pair_accuracy)
     if with_pairs:
         pair_key = pair_idxs[:, 0] * _B + pair_idxs[:, 1]
         gt_key = gt_rels[:, 0] * _B + gt_rels[:, 1]

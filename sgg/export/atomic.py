@@ -6,19 +6,14 @@ file is only replaced when the caller says so (``overwrite=True``).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from ..utils.io import AtomicTarget
+
 __all__ = ["AtomicFile", "atomic_output", "check_target"]
-
-
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def check_target(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -34,6 +29,8 @@ def check_target(path: str | os.PathLike, overwrite: bool) -> Path:
 class AtomicFile:
     """A temp file next to ``path`` that becomes ``path`` on :meth:`commit` and vanishes on :meth:`abort`.
 
+    A file handle over :class:`sgg.utils.io.AtomicTarget` (fsync, permissions, ``os.replace``).
+
     Args:
         path: final file path (its folder is created if missing).
         overwrite: allow replacing an existing file.
@@ -43,39 +40,32 @@ class AtomicFile:
     def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, binary: bool = False) -> None:
         self.path = check_target(path, overwrite)
         self.overwrite = overwrite
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        self.temp_path: Path | None = Path(tmp)
-        self.file: IO = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        self._target = AtomicTarget(self.path, overwrite=overwrite)
+        self.file: IO = (open(self._target.temp_path, "wb") if binary
+                         else open(self._target.temp_path, "w", encoding="utf-8", newline="\n"))
+
+    @property
+    def temp_path(self) -> Path | None:
+        """The temp file while the write is open, None once committed or aborted."""
+        return None if self._target.temp_path is None else Path(self._target.temp_path)
 
     def commit(self) -> Path:
-        """Flush, fsync and rename the temp file onto ``path``."""
-        if self.temp_path is None:
+        """Flush and close the file, then fsync and rename the temp file onto ``path``."""
+        if self._target.temp_path is None:
             raise RuntimeError(f"{self.path}: atomic write already finished")
         try:
-            self.file.flush()
-            os.fsync(self.file.fileno())
             self.file.close()
-            if self.path.exists() and not self.overwrite:  # appeared while we were writing
-                raise FileExistsError(f"{self.path}: file appeared during the write; pass overwrite=True to replace it")
-            os.chmod(self.temp_path, _default_mode())
-            os.replace(self.temp_path, self.path)
         except BaseException:
             self.abort()
             raise
-        self.temp_path = None
+        self._target.commit()
         return self.path
 
     def abort(self) -> None:
         """Close and delete the temp file (idempotent); the target is left untouched."""
         if not self.file.closed:
             self.file.close()
-        if self.temp_path is not None:
-            try:
-                os.unlink(self.temp_path)
-            except FileNotFoundError:
-                pass
-            self.temp_path = None
+        self._target.abort()
 
 
 @contextmanager

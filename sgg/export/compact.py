@@ -32,7 +32,10 @@ import numpy as np
 
 from sgg.structures.scene_graph import SceneGraphPrediction
 
-__all__ = ["compact_prediction", "metric_row_indices"]
+__all__ = ["GT_BOX_MODES", "compact_for_evaluation", "compact_prediction", "metric_row_indices"]
+
+#: modes whose prediction objects are the GT objects (pair accuracy compares their indices)
+GT_BOX_MODES = ("predcls", "sgcls")
 
 
 def _topk_with_ties(values: np.ndarray, k: int, tie_rtol: float) -> np.ndarray:
@@ -219,3 +222,26 @@ def compact_prediction(
         extras=extras,
         obj_extras=obj_extras,
     )
+
+
+def compact_for_evaluation(pred: SceneGraphPrediction, mode: str, record=None, *,
+                           where: str = "compact export", **kwargs) -> SceneGraphPrediction:
+    """:func:`compact_prediction` for an evaluation ``mode``, taking the GT pairs from ``record``.
+
+    In ``predcls`` / ``sgcls`` the prediction's objects are the GT objects, so the rows
+    pair accuracy (A@K) reads are found from ``record.relations[:, :2]``; a record (any
+    object with a ``relations`` (M, 3) array) is then required. In ``sgdet`` it is not
+    used. ``kwargs`` go to :func:`compact_prediction` (``max_rank``, ``ng_topk``...).
+    """
+    if mode not in ("predcls", "sgcls", "sgdet"):
+        raise ValueError(f"{where}: mode must be predcls, sgcls or sgdet, got {mode!r}")
+    gt_pairs = None
+    if mode in GT_BOX_MODES:
+        relations = getattr(record, "relations", None)
+        if relations is None:
+            raise ValueError(
+                f"{where}: mode {mode!r} needs the ground-truth record (its 'relations' field) to keep the "
+                "rows pair accuracy A@K reads; pass the SceneGraphRecord as image info or give gt_pairs"
+            )
+        gt_pairs = np.asarray(relations, dtype=np.int64).reshape(-1, 3)[:, :2]
+    return compact_prediction(pred, gt_pairs, **kwargs)

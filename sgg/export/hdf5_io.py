@@ -29,14 +29,15 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import h5py
 import numpy as np
 
 from sgg.structures.scene_graph import SceneGraphPrediction
+from sgg.utils.io import AtomicTarget
 
 __all__ = ["HDF5_FORMAT", "HDF5_VERSION", "HDF5PredictionReader", "HDF5PredictionWriter", "ImageInfo"]
 
@@ -113,6 +114,10 @@ class HDF5PredictionWriter:
         compression: ``"gzip"`` (default), ``"lzf"`` or None for the per-relation arrays.
         compression_level: gzip level (default 4).
         overwrite: replace an existing ``path``; otherwise refuse.
+        compact: store per image only the relation rows any metric can read
+            (:func:`sgg.export.compact.compact_for_evaluation`; evaluation stays exact). In
+            predcls / sgcls ``add`` then needs the GT pairs: pass the ``SceneGraphRecord`` as
+            image info, or ``gt_pairs``. Recorded in the file attribute ``compact``.
     """
 
     def __init__(
@@ -128,6 +133,7 @@ class HDF5PredictionWriter:
         compression: str | None = "gzip",
         compression_level: int = 4,
         overwrite: bool = False,
+        compact: bool = False,
     ):
         if score_dtype not in _SCORE_DTYPES:
             raise ValueError(f"score_dtype must be one of {sorted(_SCORE_DTYPES)}, got {score_dtype!r}")
@@ -141,13 +147,12 @@ class HDF5PredictionWriter:
         self.score_dtype = _SCORE_DTYPES[score_dtype]
         self.compression = compression
         self.compression_level = int(compression_level)
+        self.mode = str(mode)
+        self.compact = bool(compact)
         self._file_names: list[str] = []
         self._seen: dict[str, int] = {}
-        folder = os.path.dirname(self.path)
-        os.makedirs(folder, exist_ok=True)
-        fd, self._tmp_path = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(self.path) + ".", suffix=".tmp")
-        os.close(fd)
-        self._h5: h5py.File | None = h5py.File(self._tmp_path, "w")
+        self._target = AtomicTarget(self.path, overwrite=overwrite)
+        self._h5: h5py.File | None = h5py.File(self._target.temp_path, "w")
         attrs = self._h5.attrs
         attrs["format"] = HDF5_FORMAT
         attrs["version"] = HDF5_VERSION
@@ -159,6 +164,7 @@ class HDF5PredictionWriter:
         attrs["num_object_classes"] = len(self.object_classes)
         attrs["num_predicate_classes"] = len(self.predicate_classes)
         attrs["model"] = json.dumps(dict(model_meta or {}), sort_keys=True)
+        attrs["compact"] = self.compact
         self._images = self._h5.create_group("images")
 
     def _check_destination(self) -> None:
@@ -179,8 +185,12 @@ class HDF5PredictionWriter:
     def __len__(self) -> int:
         return len(self._file_names)
 
-    def add(self, image_info: Any, prediction: SceneGraphPrediction) -> None:
-        """Append one image: ``image_info`` is (file_name, image_id, width, height) or a record."""
+    def add(self, image_info: Any, prediction: SceneGraphPrediction, gt_pairs: np.ndarray | None = None) -> None:
+        """Append one image: ``image_info`` is (file_name, image_id, width, height) or a record.
+
+        ``gt_pairs`` ((G, 2) GT subject/object indices) only matters with ``compact`` in
+        predcls / sgcls, when ``image_info`` is not the ``SceneGraphRecord`` itself.
+        """
         if self._h5 is None:
             raise RuntimeError(f"{self.path}: writer is closed")
         info = _image_info(image_info)
@@ -188,6 +198,14 @@ class HDF5PredictionWriter:
         if info.file_name in self._seen:
             raise ValueError(f"{where}: added twice (file names must be unique)")
         pred = prediction
+        if self.compact:
+            from .compact import compact_for_evaluation
+
+            gt = image_info
+            if gt_pairs is not None:
+                pairs = np.asarray(gt_pairs, dtype=np.int64).reshape(-1, 2)
+                gt = SimpleNamespace(relations=np.concatenate([pairs, np.zeros((len(pairs), 1), np.int64)], 1))
+            pred = compact_for_evaluation(pred, self.mode, gt, where=where)
         n_obj, n_rel = len(self.object_classes), len(self.predicate_classes)
         if len(pred.labels) and (pred.labels.min() < 0 or pred.labels.max() >= n_obj):
             raise ValueError(f"{where}: labels must lie in 0..{n_obj - 1} (object_classes has {n_obj} entries)")
@@ -233,7 +251,7 @@ class HDF5PredictionWriter:
             self._h5.close()
             self._h5 = None
             self._check_destination()  # the destination may have appeared meanwhile
-            os.replace(self._tmp_path, self.path)
+            self._target.commit()
         except BaseException:
             self.abort()
             raise
@@ -246,8 +264,7 @@ class HDF5PredictionWriter:
                 self._h5.close()
             finally:
                 self._h5 = None
-        if os.path.exists(self._tmp_path):
-            os.remove(self._tmp_path)
+        self._target.abort()
 
 
 class HDF5PredictionReader:
@@ -257,7 +274,8 @@ class HDF5PredictionReader:
     read one image group per call. Errors name the file, the image group and the field.
 
     Attributes:
-        object_classes, predicate_classes, mode, dataset, model_meta, score_dtype.
+        object_classes, predicate_classes, mode, dataset, model_meta, score_dtype,
+        compact (rows reduced by ``compact=True``).
     """
 
     def __init__(self, path: str):
@@ -291,6 +309,7 @@ class HDF5PredictionReader:
         self.dataset = str(attrs.get("dataset", ""))
         self.score_dtype = str(attrs.get("score_dtype", "float32"))
         self.model_meta = json.loads(attrs.get("model", "{}"))
+        self.compact = bool(attrs.get("compact", False))
         if "index" not in self._h5 or "images" not in self._h5:
             raise ValueError(f"{self.path}: missing group 'index' or 'images' (incomplete file)")
         names = self._h5["index/file_names"].asstr()[()].tolist()
@@ -345,7 +364,8 @@ class HDF5PredictionReader:
         """File-level metadata (as in the JSON export's header)."""
         return {"format": HDF5_FORMAT, "version": HDF5_VERSION, "mode": self.mode, "dataset": self.dataset,
                 "model": self.model_meta, "object_classes": self.object_classes,
-                "predicate_classes": self.predicate_classes, "score_dtype": self.score_dtype}
+                "predicate_classes": self.predicate_classes, "score_dtype": self.score_dtype,
+                "compact": self.compact}
 
     def __getitem__(self, file_name: str) -> tuple[ImageInfo, SceneGraphPrediction]:
         if file_name not in self._key_of:

@@ -48,6 +48,7 @@ __all__ = [
     "SceneGraphWriter",
     "ScenesFile",
     "ScenesImage",
+    "filter_prediction",
     "image_to_json",
     "load_schema",
     "read_scene_graphs",
@@ -203,6 +204,43 @@ def _check_finite(name: str, array: np.ndarray, where: str) -> None:
         raise ValueError(f"{where}: {name}[{row}] is not finite")
 
 
+def filter_prediction(prediction: SceneGraphPrediction, options: ExportOptions) -> SceneGraphPrediction:
+    """The part of ``prediction`` kept by ``options`` (top-k and score thresholds), as a new prediction.
+
+    Objects: those scoring at least ``score_threshold_objects``, then the ``topk_objects`` best
+    (ties: the earlier object), renumbered 0..n-1 in their original order. Relations: those whose
+    two objects are kept and whose predicate probability is at least ``score_threshold_relations``,
+    in rank order, then the first ``topk_relations``. ``extras`` / ``obj_extras`` rows follow their
+    relations / objects. This is what the JSON file and the HDF5 export of ``tools/export.py`` store.
+    """
+    pred = prediction
+    keep = np.flatnonzero(pred.scores >= options.score_threshold_objects)
+    if options.topk_objects >= 0 and len(keep) > options.topk_objects:
+        best = np.argsort(-pred.scores[keep], kind="stable")[: options.topk_objects]
+        keep = np.sort(keep[best])
+    new_id = np.full(pred.num_objects, -1, dtype=np.int64)
+    new_id[keep] = np.arange(len(keep))
+    pairs = pred.rel_pair_idxs
+    if len(pairs):
+        ok = (new_id[pairs[:, 0]] >= 0) & (new_id[pairs[:, 1]] >= 0)
+        rel_keep = np.flatnonzero(ok & (pred.rel_label_scores >= options.score_threshold_relations))
+    else:
+        rel_keep = np.zeros(0, dtype=np.int64)
+    if options.topk_relations >= 0:
+        rel_keep = rel_keep[: options.topk_relations]
+    return SceneGraphPrediction(
+        boxes=pred.boxes[keep],
+        labels=pred.labels[keep],
+        scores=pred.scores[keep],
+        rel_pair_idxs=new_id[pairs[rel_keep]].reshape(-1, 2),
+        rel_scores=None if pred.rel_scores is None else pred.rel_scores[rel_keep],
+        rel_labels=pred.rel_labels[rel_keep],
+        rel_label_scores=pred.rel_label_scores[rel_keep],
+        extras={k: np.asarray(v)[rel_keep] for k, v in pred.extras.items()},
+        obj_extras={k: np.asarray(v)[keep] for k, v in pred.obj_extras.items()},
+    )
+
+
 def image_to_json(
     info: Any,
     prediction: SceneGraphPrediction,
@@ -232,32 +270,17 @@ def image_to_json(
         raise ValueError(f"{where}: object labels must be in 1..{n_obj_cls - 1} (object_classes has {n_obj_cls})")
     if len(pred.rel_labels) and (pred.rel_labels.min() < 1 or pred.rel_labels.max() >= n_rel_cls):
         raise ValueError(f"{where}: rel_labels must be in 1..{n_rel_cls - 1} (predicate_classes has {n_rel_cls})")
-    # objects: threshold, then top-k by score; kept objects keep their relative order
-    keep = np.flatnonzero(pred.scores >= options.score_threshold_objects)
-    if options.topk_objects >= 0 and len(keep) > options.topk_objects:
-        best = np.argsort(-pred.scores[keep], kind="stable")[: options.topk_objects]
-        keep = np.sort(keep[best])
-    new_id = np.full(pred.num_objects, -1, dtype=np.int64)
-    new_id[keep] = np.arange(len(keep))
-
-    # relations: rank order, endpoints kept, threshold, then the first k
-    pairs = pred.rel_pair_idxs
-    rel_keep = np.flatnonzero(
-        (new_id[pairs[:, 0]] >= 0) & (new_id[pairs[:, 1]] >= 0) & (pred.rel_label_scores >= options.score_threshold_relations)
-    ) if len(pairs) else np.zeros(0, dtype=np.int64)
-    if options.topk_relations >= 0:
-        rel_keep = rel_keep[: options.topk_relations]
-
     vocab = options.extras_vocab or {}
     for kind, extras, count in (("extras", pred.extras, pred.num_relations), ("obj_extras", pred.obj_extras, pred.num_objects)):
         for key, values in extras.items():
             if len(values) != count:
                 raise ValueError(f"{where}: {kind}['{key}'] has {len(values)} rows, expected {count}")
+    pred = filter_prediction(pred, options)
 
     objects = []
-    for i in keep:
+    for i in range(pred.num_objects):
         obj = {
-            "id": int(new_id[i]),
+            "id": i,
             "box": pred.boxes[i].tolist(),
             "label": object_classes[int(pred.labels[i])],
             "label_id": int(pred.labels[i]),
@@ -265,19 +288,19 @@ def image_to_json(
         }
         if pred.obj_extras:
             obj["extras"] = {
-                k: _json_value(v[i], f"{where} objects[{new_id[i]}].extras.{k}", vocab.get(k))
+                k: _json_value(v[i], f"{where} objects[{i}].extras.{k}", vocab.get(k))
                 for k, v in pred.obj_extras.items()
             }
         objects.append(obj)
 
     triplet = pred.triplet_scores()
     relations = []
-    for rank, r in enumerate(rel_keep):
-        s, o = pairs[r]
+    for r in range(pred.num_relations):
+        s, o = pred.rel_pair_idxs[r]
         label = int(pred.rel_labels[r])
         rel = {
-            "subject": int(new_id[s]),
-            "object": int(new_id[o]),
+            "subject": int(s),
+            "object": int(o),
             "predicate": predicate_classes[label],
             "predicate_id": label,
             "score": float(pred.rel_label_scores[r]),
@@ -287,7 +310,7 @@ def image_to_json(
             rel["predicate_scores"] = pred.rel_scores[r].tolist()
         if pred.extras:
             rel["extras"] = {
-                k: _json_value(v[r], f"{where} relations[{rank}].extras.{k}", vocab.get(k))
+                k: _json_value(v[r], f"{where} relations[{r}].extras.{k}", vocab.get(k))
                 for k, v in pred.extras.items()
             }
         relations.append(rel)

@@ -17,8 +17,9 @@ auxiliary heads return already multiplied by their weights, ``AuxiliaryOutputs``
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -171,6 +172,22 @@ class SceneGraphRCNN(nn.Module):
             self.detector.eval()
         return self
 
+    @contextmanager
+    def use_mode(self, mode: str) -> Iterator["SceneGraphRCNN"]:
+        """Run the block in ``mode`` (``predcls`` | ``sgcls`` | ``sgdet``), then restore the configured mode.
+
+        For callers that choose the task per call, e.g. the demo predictor: user boxes with labels
+        (predcls), boxes only (sgcls) or nothing (sgdet) with one set of weights.
+        """
+        if mode not in ("predcls", "sgcls", "sgdet"):
+            raise ValueError(f"mode must be 'predcls', 'sgcls' or 'sgdet', got {mode!r}")
+        previous = self.mode
+        self.mode = mode
+        try:
+            yield self
+        finally:
+            self.mode = previous
+
     def refresh_feature_extractors(self) -> None:
         """Copy the detector's current box-head weights into both relation feature extractors."""
         state = self.detector.box_head.state_dict()
@@ -236,6 +253,7 @@ class SceneGraphRCNN(nn.Module):
             obj_scores=objects.scores,
             boxes_per_cls=objects.boxes_per_cls,
             rel_labels=rel_labels,
+            captions=self._captions(samples) if self.training else None,
         )
         outputs = self.relation_head(inputs)
         losses = dict(outputs.losses)
@@ -253,6 +271,12 @@ class SceneGraphRCNN(nn.Module):
                 raise RuntimeError("SceneGraphRCNN: the relation head returned no losses in training")
             return losses
         return self.postprocessor(inputs, outputs, samples, extras)
+
+    @staticmethod
+    def _captions(samples: Sequence[ImageSample]) -> Optional[List[List[str]]]:
+        """Per-image caption lists of the batch, or None when no image has a caption."""
+        captions = [list(s.record.captions) for s in samples]
+        return captions if any(captions) else None
 
     def _objects(
         self, samples: Sequence[ImageSample], features, image_sizes: Sequence[Tuple[int, int]]

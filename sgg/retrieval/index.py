@@ -25,14 +25,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
 import faiss
 import numpy as np
+
+from ..utils.io import atomic_directory
 
 __all__ = [
     "INDEX_FORMAT",
@@ -195,9 +195,7 @@ class RetrievalIndex(ABC):
         target = Path(directory)
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target}: already exists; pass overwrite=True to replace it")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        try:
+        with atomic_directory(target) as tmp:
             manifest = {
                 "format": INDEX_FORMAT,
                 "version": INDEX_FORMAT_VERSION,
@@ -210,16 +208,6 @@ class RetrievalIndex(ABC):
             faiss.write_index(self._faiss, str(tmp / _FAISS_FILE))
             np.save(tmp / _IDS_FILE, self._ids)
             (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-            if target.exists():
-                backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-                os.replace(target, backup / "old")
-                os.replace(tmp, target)
-                shutil.rmtree(backup, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return target
 
     def _manifest_extra(self) -> dict:

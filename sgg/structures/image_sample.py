@@ -52,7 +52,7 @@ class ImageSample:
         out[:, [1, 3]] /= sy
         return out
 
-    def to(self, device: torch.device) -> "ImageSample":
+    def to(self, device: torch.device) -> ImageSample:
         """A copy with tensors on ``device``."""
         return ImageSample(
             self.image.to(device), self.record, self.gt_boxes.to(device), self.gt_labels.to(device),

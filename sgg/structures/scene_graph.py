@@ -18,7 +18,7 @@ Conventions (binding for the whole toolkit):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -51,6 +51,8 @@ class SceneGraphRecord:
         relations: (M, 3) int64 rows (subject, object, predicate), predicate in 1..C_rel-1.
         attributes: optional (N, A) int64 attribute ids (0 = empty slot).
         image_path: absolute path of the image file, when known.
+        captions: sentences describing the image (from the dataset's ``captions.json``;
+            empty when the dataset has none).
     """
 
     image_id: int
@@ -62,9 +64,13 @@ class SceneGraphRecord:
     relations: np.ndarray
     attributes: Optional[np.ndarray] = None
     image_path: Optional[str] = None
+    captions: Tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         owner = f"SceneGraphRecord[{self.file_name}]"
+        if isinstance(self.captions, str) or not all(isinstance(c, str) for c in self.captions):
+            raise ValueError(f"{owner}.captions: expected a sequence of strings, got {self.captions!r:.80}")
+        self.captions = tuple(self.captions)
         self.boxes = _as(self.boxes, np.float32, (4,), "boxes", owner)
         self.labels = _as(self.labels, np.int64, (), "labels", owner)
         self.relations = _as(self.relations, np.int64, (3,), "relations", owner)

@@ -76,7 +76,7 @@ def synchronize() -> None:
             dist.barrier()
 
 
-@functools.lru_cache()
+@functools.lru_cache
 def _cpu_group():
     """A gloo group for object collectives (NCCL cannot move pickled objects on CPU)."""
     if dist.get_backend() == dist.Backend.NCCL:

@@ -32,10 +32,10 @@ __all__ = [
     "CommonMetricPrinter",
 ]
 
-_STORAGE_STACK: List["EventStorage"] = []
+_STORAGE_STACK: List[EventStorage] = []
 
 
-def get_event_storage() -> "EventStorage":
+def get_event_storage() -> EventStorage:
     """The innermost open :class:`EventStorage` (raises if none is open)."""
     if not _STORAGE_STACK:
         raise RuntimeError("get_event_storage() must be called inside a `with EventStorage(...)` block")
@@ -98,7 +98,7 @@ class EventStorage:
         """Advance to the next iteration."""
         self.iter += 1
 
-    def __enter__(self) -> "EventStorage":
+    def __enter__(self) -> EventStorage:
         _STORAGE_STACK.append(self)
         return self
 

@@ -14,15 +14,21 @@ from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from ..io_utils import write_bytes_atomic, write_json_atomic
+from ..io_utils import atomic_path, write_bytes_atomic, write_json_atomic
 from ..vg150 import DICTS_FILE, H5_FILE, IMAGE_DATA_FILE
 from .annotate import AnnotatorConfig, annotate_pairs, sample_heldout_triplets
 from .captions import describe_object, make_captions
 from .predicates import true_predicates
 from .render import encode_jpeg, render_scene
 from .scene import SceneConfig, sample_scene
-from .vocabulary import (ATTRIBUTES, OBJECT_CLASSES, PREDICATE_FLIP_MAP, PREDICATES, object_hierarchy,
-                         predicate_hierarchy)
+from .vocabulary import (
+    ATTRIBUTES,
+    OBJECT_CLASSES,
+    PREDICATE_FLIP_MAP,
+    PREDICATES,
+    object_hierarchy,
+    predicate_hierarchy,
+)
 from .writers import ToyImage, write_oiv6, write_vg150
 
 __all__ = ["ToyDatasetSpec", "generate_toy_dataset", "generate_image", "heldout_triplets", "ZEROSHOT_FILE", "CAPTIONS_FILE",
@@ -156,9 +162,8 @@ def generate_toy_dataset(root: str, spec: ToyDatasetSpec, workers: int = 0, over
     test = {(im.labels[s], im.labels[o], p) for im in images if not im.is_train for s, o, p in im.relations}
     zeroshot = sorted((obj_idx[s], obj_idx[o], pred_idx[p]) for s, o, p in test - seen)
     zs = np.asarray(zeroshot, dtype=np.int64).reshape(-1, 3)
-    with open(os.path.join(root, ZEROSHOT_FILE + ".tmp"), "wb") as fh:
+    with atomic_path(os.path.join(root, ZEROSHOT_FILE)) as tmp, open(tmp, "wb") as fh:
         np.save(fh, zs)
-    os.replace(os.path.join(root, ZEROSHOT_FILE + ".tmp"), os.path.join(root, ZEROSHOT_FILE))
     write_json_atomic(os.path.join(root, CAPTIONS_FILE), {str(im.image_id): im.captions for im in images})
     write_json_atomic(os.path.join(root, HIERARCHY_FILE),
                       {"objects": object_hierarchy(), "predicates": predicate_hierarchy()}, indent=1)

@@ -16,7 +16,7 @@ import h5py
 import numpy as np
 
 from ..io_utils import atomic_path, write_json_atomic
-from ..vg150 import H5_FILE, DICTS_FILE, IMAGE_DATA_FILE, encode_vg_boxes
+from ..vg150 import DICTS_FILE, H5_FILE, IMAGE_DATA_FILE, encode_vg_boxes
 
 __all__ = ["ToyImage", "write_vg150", "write_oiv6"]
 

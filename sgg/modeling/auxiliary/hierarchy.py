@@ -50,7 +50,13 @@ def vg150_predicate_hierarchy() -> Dict[str, List[str]]:
 
 
 def load_hierarchy(spec: HierarchySpec, source: str = "hierarchy") -> nx.DiGraph:
-    """Build a rooted tree from a parent -> children dict; ``source`` names the origin in errors."""
+    """Build a rooted tree from a parent -> children dict; ``source`` names the origin in errors.
+
+    Children are lists of names or nested dicts. A flat adjacency map is accepted too: a listed
+    child that is itself a top-level key is expanded there (``{"object": ["circles"], "circles":
+    ["red_circle"]}``, as the toy dataset's ``hierarchy.json``), and only keys that are nobody's
+    child become top-level nodes.
+    """
     if not isinstance(spec, Mapping) or not spec:
         raise ValueError(f"{source}: expected a non-empty dict mapping parent names to child lists")
     graph = nx.DiGraph()
@@ -66,6 +72,8 @@ def load_hierarchy(spec: HierarchySpec, source: str = "hierarchy") -> nx.DiGraph
         if not items:
             raise ValueError(f"{source}: field '{path}' has no children")
         for name, sub in items:
+            if sub is None and isinstance(name, str) and name in flat_parents:
+                sub = spec[name]
             if not isinstance(name, str) or not name:
                 raise ValueError(f"{source}: field '{path}' contains a non-string or empty name: {name!r}")
             if name in graph:
@@ -75,7 +83,11 @@ def load_hierarchy(spec: HierarchySpec, source: str = "hierarchy") -> nx.DiGraph
             if sub is not None:
                 add(name, sub, f"{path}.{name}", depth + 1)
 
+    listed = {c for v in spec.values() if isinstance(v, (list, tuple)) for c in v if isinstance(c, str)}
+    flat_parents = {k for k in spec if k in listed}
     for top, children in spec.items():
+        if top in flat_parents:
+            continue
         if not isinstance(top, str) or not top:
             raise ValueError(f"{source}: top-level key {top!r} must be a non-empty string")
         if top in graph:

@@ -17,13 +17,16 @@ best-matching one with probability ``rqs_best_prob``); at inference the three si
 averaged. Radii and cone margins are always reported for the ``rel_embed`` token.
 
 Graph level: :meth:`embed_images` pools relation points of each image with the Lorentzian
-centroid (weights = triplet scores) and :meth:`graph_level_losses` aligns them with captions
-encoded by a small from-scratch :class:`~sgg.modeling.text.CaptionEncoder`.
+centroid (weights = triplet scores; a weighted mean for the Euclidean baseline) and
+:meth:`graph_level_losses` aligns them with captions encoded by a small from-scratch
+:class:`~sgg.modeling.text.CaptionEncoder`. With a ``tokenizer`` the head does this in training
+whenever ``inputs.captions`` is given: one random caption per image, relation weights = the
+relation head's (detached) best foreground probability, as the triplet scores at inference.
 """
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +34,7 @@ from torch import Tensor, nn
 
 from ..geometry import lorentz
 from ..heads.base import RelationHeadInputs, RelationHeadOutputs
-from ..text import CaptionEncoder
+from ..text import CaptionEncoder, WordTokenizer
 from .base import AuxiliaryHead, AuxiliaryOutputs
 from .common import class_word_vectors, pair_object_labels, relation_targets
 from .registry import AUX_HEAD_REGISTRY
@@ -89,9 +92,13 @@ class HypRetrievalHead(AuxiliaryHead):
         rqs_best_prob: probability of taking the best token instead of a random one in training.
         random_prune: probability of dropping the subject and (independently) the object word (triplet mode).
         detach_input: stop gradients into the relation head (probe only).
-        caption_vocab_size: vocabulary size of the caption encoder (0 = no graph-level mode).
+        caption_vocab_size: vocabulary size of the caption encoder (0 = no caption encoder);
+            taken from ``tokenizer`` when that is given.
         caption_encoder: "bag" or "gru".
         graph_weight: weight of the graph-level losses relative to ``loss_weight``.
+        tokenizer: caption vocabulary (built on the data side from the training captions); enables
+            the graph-level losses in training when batches carry captions.
+        caption_max_len: captions are cut to this many tokens.
     """
 
     def __init__(
@@ -117,6 +124,8 @@ class HypRetrievalHead(AuxiliaryHead):
         caption_vocab_size: int = 0,
         caption_encoder: str = "bag",
         graph_weight: float = 1.0,
+        tokenizer: Optional[WordTokenizer] = None,
+        caption_max_len: int = 64,
     ):
         super().__init__()
         if geometry not in ("lorentz", "euclidean"):
@@ -134,6 +143,20 @@ class HypRetrievalHead(AuxiliaryHead):
         self.margin, self.random_region, self.rqs_best_prob = margin, random_region, rqs_best_prob
         self.random_prune, self.detach_input, self.graph_weight = random_prune, detach_input, graph_weight
         self.curv_init = float(curv_init)
+        if tokenizer is not None:
+            if caption_vocab_size not in (0, len(tokenizer)):
+                raise ValueError(f"hyp_retrieval: caption_vocab_size={caption_vocab_size} but the tokenizer has "
+                                 f"{len(tokenizer)} words")
+            caption_vocab_size = len(tokenizer)
+        self.tokenizer, self.caption_max_len = tokenizer, int(caption_max_len)
+        self._spec = dict(
+            rel_embed_dim=rel_embed_dim, embed_dim=embed_dim, text_hidden_dim=text_hidden_dim, curv_init=curv_init,
+            learn_curv=learn_curv, loss_weight=loss_weight, entail_weight=entail_weight, min_radius=min_radius,
+            geometry=geometry, text_mode=text_mode, margin=margin, random_region=random_region,
+            obj_feat_dim=obj_feat_dim, rqs_best_prob=rqs_best_prob, random_prune=random_prune,
+            detach_input=detach_input, caption_vocab_size=caption_vocab_size, caption_encoder=caption_encoder,
+            graph_weight=graph_weight, caption_max_len=caption_max_len,
+        )
 
         word_dim = predicate_word_vectors.shape[1]
         self.register_buffer("predicate_vectors", predicate_word_vectors.float().clone(), persistent=False)
@@ -161,21 +184,35 @@ class HypRetrievalHead(AuxiliaryHead):
         # 95th percentile of relation radii on validation data (0 = unknown): hyp_uncertainty
         self.register_buffer("radius_p95", torch.zeros(()))
 
+    def spec(self) -> dict:
+        """The plain-valued constructor arguments (without word vectors and tokenizer), to rebuild the head."""
+        return dict(self._spec)
+
+    @property
+    def embed_dim(self) -> int:
+        """Width d_h of the embeddings (Lorentz space components)."""
+        return int(self._spec["embed_dim"])
+
     # ------------------------------------------------------------------ config
     @classmethod
     def from_config(cls, cfg, metadata, rel_embed_dim: int) -> dict:
         """Map ``MODEL.AUXILIARY.HYP_RETRIEVAL`` and the dataset's class names to constructor kwargs."""
         c = cfg.MODEL.AUXILIARY.HYP_RETRIEVAL
-        vocab_size = 0
+        tokenizer = None
         if c.CAPTION_VOCAB:
-            from ..text import WordTokenizer
+            tokenizer = WordTokenizer.load(c.CAPTION_VOCAB)
+        elif c.GRAPH_LEVEL:
+            from ...data.captions import build_caption_vocabulary
+            from ...data.catalog import DatasetCatalog
 
-            vocab_size = len(WordTokenizer.load(c.CAPTION_VOCAB))
-        triplet = c.TEXT_MODE == "triplet"
+            tokenizer = build_caption_vocabulary(DatasetCatalog.get(metadata.name), source=f"dataset {metadata.name}")
+        if c.GRAPH_LEVEL and tokenizer is None:  # pragma: no cover - both branches above set it
+            raise ValueError("MODEL.AUXILIARY.HYP_RETRIEVAL.GRAPH_LEVEL needs captions")
         return dict(
             rel_embed_dim=rel_embed_dim,
             predicate_word_vectors=class_word_vectors(cfg, metadata.predicate_classes),
-            object_word_vectors=class_word_vectors(cfg, metadata.object_classes) if triplet else None,
+            # object vectors also serve triplet queries / scene-graph-file indexing in prototype mode
+            object_word_vectors=class_word_vectors(cfg, metadata.object_classes),
             embed_dim=c.EMBED_DIM,
             curv_init=c.CURV_INIT,
             learn_curv=c.LEARN_CURV,
@@ -189,8 +226,9 @@ class HypRetrievalHead(AuxiliaryHead):
             rqs_best_prob=c.RQS_BEST_PROB,
             random_prune=c.RANDOM_PRUNE,
             detach_input=c.DETACH_INPUT,
-            caption_vocab_size=vocab_size,
             caption_encoder=c.CAPTION_ENCODER,
+            graph_weight=c.GRAPH_WEIGHT,
+            tokenizer=tokenizer if c.GRAPH_LEVEL or c.CAPTION_VOCAB else None,
         )
 
     # ------------------------------------------------------------ scalars
@@ -295,7 +333,10 @@ class HypRetrievalHead(AuxiliaryHead):
         targets = relation_targets(inputs)
         with torch.autocast(device_type=rel_embed.device.type, enabled=False):
             if targets is not None:
-                return AuxiliaryOutputs(losses=self._losses(inputs, outputs, rel_embed, targets))
+                losses = self._losses(inputs, outputs, rel_embed, targets)
+                if inputs.captions is not None and self.tokenizer is not None:
+                    losses.update(self._caption_losses(inputs, outputs, rel_embed))
+                return AuxiliaryOutputs(losses=losses)
             return AuxiliaryOutputs(extras=self._extras(inputs, outputs, rel_embed))
 
     def _losses(self, inputs, outputs, rel_embed: Tensor, targets: Tensor) -> Dict[str, Tensor]:
@@ -332,6 +373,26 @@ class HypRetrievalHead(AuxiliaryHead):
         if self.geometry == "lorentz" and self.entail_weight > 0:
             losses["loss_hyp_ent"] = self.loss_weight * self.entail_weight * self.entailment_loss(text, v)
         return losses
+
+    def _caption_losses(self, inputs: RelationHeadInputs, outputs: RelationHeadOutputs,
+                        rel_embed: Tensor) -> Dict[str, Tensor]:
+        """Graph-level losses on the images of the batch that have captions (one random caption each)."""
+        captions: List[List[str]] = inputs.captions
+        if len(captions) != len(inputs.pair_idx):
+            raise ValueError(f"hyp_retrieval: {len(captions)} caption lists for {len(inputs.pair_idx)} images")
+        num_rels = inputs.num_rels
+        keep = [i for i, caps in enumerate(captions) if caps and num_rels[i] > 0]
+        if len(keep) < 2:  # a contrastive loss needs at least two images
+            return {}
+        weights = torch.softmax(outputs.rel_logits.detach().float(), 1)[:, 1:].max(1).values
+        starts = [0]
+        for n in num_rels:
+            starts.append(starts[-1] + n)
+        rows = torch.cat([torch.arange(starts[i], starts[i + 1], device=rel_embed.device) for i in keep])
+        picks = [captions[i][int(torch.randint(len(captions[i]), ()))] for i in keep]
+        ids, lengths = self.tokenizer.encode_batch(picks, self.caption_max_len)
+        return self.graph_level_losses(rel_embed[rows], weights[rows], [num_rels[i] for i in keep],
+                                       ids.to(rel_embed.device), lengths.to(rel_embed.device), clamp=False)
 
     def _instance_contrastive(self, v: Tensor, t: Tensor, keys: Optional[Tensor] = None) -> Tensor:
         """Symmetric InfoNCE of paired rows; other rows with the same key are removed from the negatives."""
@@ -388,18 +449,26 @@ class HypRetrievalHead(AuxiliaryHead):
 
     # ------------------------------------------------------------ graph level
     def embed_images(self, rel_embed: Tensor, weights: Tensor, num_rels: Sequence[int]) -> Tensor:
-        """(num_images, d_h) Lorentz space components: weighted Lorentzian centroid of each image's relations.
+        """(num_images, d_h) image points: weighted Lorentzian centroid of each image's relation points
+        (Lorentz space components), or their weighted mean (Euclidean baseline).
 
         ``weights`` (sum R,) are the triplet scores; an image with no relation gets the origin.
         """
-        if self.geometry != "lorentz":
-            raise RuntimeError("hyp_retrieval: graph-level embeddings need geometry='lorentz'")
         with torch.autocast(device_type=rel_embed.device.type, enabled=False):
-            points = self.lift_visual(rel_embed)
-            index = torch.repeat_interleave(
-                torch.arange(len(num_rels), device=points.device), torch.as_tensor(list(num_rels), device=points.device)
-            )
-            return lorentz.centroid(points, self.curvature(), weights.float().clamp_min(0), index, len(num_rels))
+            return self.pool_points(self.lift_visual(rel_embed), weights, num_rels)
+
+    def pool_points(self, points: Tensor, weights: Tensor, num_rels: Sequence[int]) -> Tensor:
+        """Pool consecutive groups of ``num_rels`` points (sum R, d_h) into one point per group."""
+        index = torch.repeat_interleave(
+            torch.arange(len(num_rels), device=points.device), torch.as_tensor(list(num_rels), device=points.device)
+        )
+        weights = weights.float().clamp_min(0)
+        if self.geometry == "lorentz":
+            return lorentz.centroid(points.float(), self.curvature(), weights, index, len(num_rels))
+        total = torch.zeros(len(num_rels), points.shape[1], device=points.device).index_add_(
+            0, index, points.float() * weights[:, None])
+        norm = torch.zeros(len(num_rels), device=points.device).index_add_(0, index, weights)
+        return total / norm.clamp_min(1e-12)[:, None]
 
     def embed_captions(self, ids: Tensor, lengths: Tensor) -> Tensor:
         """(B, d_h) Lorentz points of captions given padded token ids and lengths."""
@@ -409,16 +478,19 @@ class HypRetrievalHead(AuxiliaryHead):
             return self._lift(self.caption_encoder(ids, lengths), self.text_alpha)
 
     def graph_level_losses(self, rel_embed: Tensor, weights: Tensor, num_rels: Sequence[int], ids: Tensor,
-                           lengths: Tensor) -> Dict[str, Tensor]:
-        """Image <-> caption contrastive + entailment losses (one caption per image), weighted."""
-        if self.training:
+                           lengths: Tensor, clamp: bool = True) -> Dict[str, Tensor]:
+        """Image <-> caption contrastive + entailment losses (one caption per image), weighted.
+
+        ``clamp=False`` skips the in-place parameter clamps (already applied by ``forward``).
+        """
+        if self.training and clamp:
             self.clamp_parameters_()
         images = self.embed_images(rel_embed, weights, num_rels)
         captions = self.embed_captions(ids, lengths)
         w = self.loss_weight * self.graph_weight
         with torch.autocast(device_type=ids.device.type, enabled=False):
             losses = {"loss_hyp_graph_con": w * self._instance_contrastive(images, captions)}
-            if self.entail_weight > 0:
+            if self.geometry == "lorentz" and self.entail_weight > 0:
                 losses["loss_hyp_graph_ent"] = w * self.entail_weight * self.entailment_loss(captions, images)
         return losses
 

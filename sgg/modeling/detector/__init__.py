@@ -1,11 +1,11 @@
 """Object detectors behind one interface: torchvision Faster R-CNN (default), detectron2 (optional)."""
 
+from . import detectron2_adapter  # noqa: F401,E402  (registers Detectron2Detector; detectron2 imported lazily)
 from .base import DETECTOR_BACKEND_REGISTRY, Detections, SGGDetector
 from .box_head import BoxPredictor, TwoFCBoxHead
 from .build import DetectorWeightsError, build_detector, load_detector_weights
 from .pooler import BoxPooler, assign_boxes_to_levels
 from .torchvision_backend import ARCH_PRESETS, TorchvisionDetector
-from . import detectron2_adapter  # noqa: F401,E402  (registers Detectron2Detector; detectron2 imported lazily)
 
 __all__ = [
     "DETECTOR_BACKEND_REGISTRY",

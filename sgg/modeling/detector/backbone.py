@@ -112,7 +112,7 @@ class FPNBackbone(nn.Module):
         self.out_features: List[str] = self.box_in_features + [self.pool_name]
         self.strides: Dict[str, int] = {f"p{lv}": 2**lv for lv in levels + [levels[-1] + 1]}
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         """(B, 3, H, W) normalised images -> ordered FPN maps ``p<l>``, finest first."""
         out = self.fpn(x)
         return OrderedDict((self.pool_name if k == "pool" else k, v) for k, v in out.items())

@@ -80,7 +80,7 @@ class Detections:
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
 
-    def to(self, device: Union[str, torch.device]) -> "Detections":
+    def to(self, device: Union[str, torch.device]) -> Detections:
         """A copy with every tensor on ``device``."""
         return Detections(
             self.boxes.to(device),
@@ -148,7 +148,7 @@ class SGGDetector(nn.Module):
 
         load_detector_weights(self, path)
 
-    def extract_features(self, images: Tensor) -> "OrderedDict[str, Tensor]":
+    def extract_features(self, images: Tensor) -> OrderedDict[str, Tensor]:
         """Feature pyramid of a preprocessed batch, keys ``p<level>`` finest first."""
         raise NotImplementedError
 

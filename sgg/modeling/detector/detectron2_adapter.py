@@ -183,7 +183,7 @@ class Detectron2Detector(SGGDetector):
             images = images.flip(1)
         return images, sizes
 
-    def extract_features(self, images: Tensor) -> "OrderedDict[str, Tensor]":
+    def extract_features(self, images: Tensor) -> OrderedDict[str, Tensor]:
         """detectron2 backbone maps (``p2``..``p6`` for FPN configs)."""
         return OrderedDict(self.model.backbone(images))
 

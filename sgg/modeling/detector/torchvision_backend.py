@@ -223,7 +223,7 @@ class TorchvisionDetector(SGGDetector):
         )
 
     # ------------------------------------------------------------------ stages
-    def extract_features(self, images: Tensor) -> "OrderedDict[str, Tensor]":
+    def extract_features(self, images: Tensor) -> OrderedDict[str, Tensor]:
         """(B, 3, H, W) preprocessed batch -> FPN maps ``p<l>`` (finest first, incl. the pooled level)."""
         return self.backbone(images)
 

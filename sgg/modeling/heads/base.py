@@ -36,6 +36,8 @@ class RelationHeadInputs:
         obj_scores: per image (N_i,) detector confidences (used by "confidence" ordering).
         boxes_per_cls: per image (N_i, C_obj, 4) class-specific boxes (sgdet only).
         rel_labels: per image (R_i,) int64 predicate targets, 0 = background (training only).
+        captions: per image the sentences describing it (training only, when the dataset has
+            captions; graph-level auxiliary losses read them).
     """
 
     obj_feats: Tensor
@@ -49,6 +51,7 @@ class RelationHeadInputs:
     obj_scores: Optional[List[Tensor]] = None
     boxes_per_cls: Optional[List[Tensor]] = None
     rel_labels: Optional[List[Tensor]] = None
+    captions: Optional[List[List[str]]] = None
 
     @property
     def num_objs(self) -> List[int]:
@@ -60,7 +63,7 @@ class RelationHeadInputs:
 
     def global_pair_idx(self) -> Tensor:
         """(sum R, 2) pair indices into the packed object tensors."""
-        offsets, out, start = [], [], 0
+        out, start = [], 0
         for n, p in zip(self.num_objs, self.pair_idx):
             out.append(p + start)
             start += n

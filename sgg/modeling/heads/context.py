@@ -9,6 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_sequence, pad_packed_sequence
 
+from ..relation.features import encode_box_info  # re-exported: the 9-d box encoding of the heads
+
 __all__ = [
     "OBJECT_ORDERS",
     "encode_box_info",
@@ -21,24 +23,6 @@ __all__ = [
 ]
 
 OBJECT_ORDERS = ("leftright", "confidence", "size", "random")
-
-
-def encode_box_info(boxes: Tensor, image_size: Tuple[int, int]) -> Tensor:
-    """(N, 9) box descriptors of methods_spec 0.5 for xyxy ``boxes`` in an image of (height, width).
-
-    [w/W, h/H, cx/W, cy/H, x1/W, y1/H, x2/W, y2/H, w*h/(W*H)] with w = x2 - x1 + 1, h = y2 - y1 + 1.
-    """
-    height, width = float(image_size[0]), float(image_size[1])
-    x1, y1, x2, y2 = boxes.unbind(-1)
-    w = x2 - x1 + 1.0
-    h = y2 - y1 + 1.0
-    cx = x1 + 0.5 * w
-    cy = y1 + 0.5 * h
-    return torch.stack(
-        [w / width, h / height, cx / width, cy / height, x1 / width, y1 / height, x2 / width, y2 / height,
-         w * h / (width * height)],
-        dim=-1,
-    )
 
 
 def object_order(

@@ -77,6 +77,7 @@ class CoRE(RelationHead):
         self.num_predicates = base.num_predicates
         self.interaction = QuaternionInteraction(base.hidden_dim, base.hidden_dim, base.union_feat_dim, quat_dim)
         self.norm = nn.LayerNorm(self.interaction.out_dim)
+        self.rel_embed_dim = self.interaction.out_dim  # width of outputs.rel_embed (auxiliary heads)
         self.hidden = nn.Linear(self.interaction.out_dim, hidden_dim)
         self.residual = nn.Linear(hidden_dim, base.num_predicates)
         with torch.no_grad():

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..geometry.complex_ops import ComplexPair, abs2, cmul, cnormalize, phase_cos_sin
+from ..relation.label_nms import greedy_label_nms
 from .base import RelationHead, RelationHeadInputs, RelationHeadOutputs
 from .context import (
     PositionEmbedding,
@@ -37,7 +38,6 @@ from .creal_losses import (
 )
 from .freq_bias import FrequencyBias
 from .losses import RelationLoss
-from .object_decoder import greedy_label_suppression
 from .registry import RELATION_HEAD_REGISTRY
 
 __all__ = ["CReaL", "ComplexRelationBlock", "ComplexRelationFeatures", "complex_relation_embedding"]
@@ -229,6 +229,7 @@ class CReaL(RelationHead):
         self.union_mlp = _mlp(union_feat_dim, d, d)
         # complex block and prototypes
         self.complex_block = ComplexRelationBlock(d, complex_dim, proto_dim)
+        self.rel_embed_dim = 2 * proto_dim  # width of outputs.rel_embed = [v_a; v_p] (auxiliary heads)
         self.proto_trunk = _mlp(word_dim, d // 2, d)
         self.proto_amp = nn.Linear(d, proto_dim)
         self.proto_phase = nn.Linear(d, proto_dim)
@@ -335,10 +336,10 @@ class CReaL(RelationHead):
         logits = self.obj_refine(torch.cat([inputs.obj_feats, mix, pos], dim=1))
         preds = foreground_argmax(logits.detach())
         if inputs.mode == "sgdet" and not self.training:
-            probs = F.softmax(logits.detach(), dim=1).split(inputs.num_objs)
+            chunks = logits.detach().split(inputs.num_objs)
             per_cls = inputs.boxes_per_cls if inputs.boxes_per_cls is not None else inputs.boxes
-            preds = torch.cat([greedy_label_suppression(p, b, self.label_nms_threshold)
-                               for p, b in zip(probs, per_cls)]) if probs else preds
+            preds = torch.cat([greedy_label_nms(b, c, self.label_nms_threshold)[0]
+                               for c, b in zip(chunks, per_cls)]) if chunks else preds
         return logits, preds
 
     # ----------------------------------------------------------------- forward

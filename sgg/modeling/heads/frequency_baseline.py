@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..relation.label_nms import greedy_label_nms
 from .base import RelationHead, RelationHeadInputs, RelationHeadOutputs
 from .context import foreground_argmax, onehot_object_logits
 from .freq_bias import FrequencyBias
-from .object_decoder import greedy_label_suppression
 from .registry import RELATION_HEAD_REGISTRY
 
 __all__ = ["FrequencyBaseline"]
@@ -80,11 +80,10 @@ class FrequencyBaseline(RelationHead):
                 raise ValueError(f"{inputs.mode} needs RelationHeadInputs.obj_logits (detector logits)")
             obj_logits = torch.cat(list(inputs.obj_logits)).detach().float()
             if inputs.mode == "sgdet" and not self.training:
-                probs = F.softmax(obj_logits, 1).split(inputs.num_objs)
                 per_image = []
-                for i, chunk in enumerate(probs):
+                for i, chunk in enumerate(obj_logits.split(inputs.num_objs)):
                     boxes = inputs.boxes_per_cls[i] if inputs.boxes_per_cls is not None else inputs.boxes[i]
-                    per_image.append(greedy_label_suppression(chunk, boxes, self.label_nms_threshold))
+                    per_image.append(greedy_label_nms(boxes, chunk, self.label_nms_threshold)[0])
                 obj_preds = torch.cat(per_image) if per_image else foreground_argmax(obj_logits)
             else:
                 obj_preds = foreground_argmax(obj_logits)

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..relation.label_nms import greedy_label_nms
 from .base import RelationHead, RelationHeadInputs, RelationHeadOutputs
 from .context import (
     OBJECT_ORDERS,
@@ -20,7 +21,7 @@ from .context import (
 )
 from .freq_bias import FrequencyBias
 from .losses import RelationLoss
-from .object_decoder import HighwayLSTMDecoder, greedy_label_suppression
+from .object_decoder import HighwayLSTMDecoder
 from .registry import RELATION_HEAD_REGISTRY
 
 __all__ = ["MotifsHead"]
@@ -93,6 +94,7 @@ class MotifPredictor(RelationHead):
         self.hidden_dim = hidden_dim
         self.union_feat_dim = union_feat_dim
         self.pooling_dim = pooling_dim
+        self.rel_embed_dim = pooling_dim  # width of outputs.rel_embed (auxiliary heads)
         self.obj_order = obj_order
         self.use_vision = use_vision
         self.soft_freq_bias = soft_freq_bias
@@ -277,11 +279,10 @@ class MotifPredictor(RelationHead):
         )
 
     def _suppress_labels(self, obj_logits: Tensor, inputs: RelationHeadInputs) -> Tensor:
-        probs = F.softmax(obj_logits.detach(), dim=1)
         out = []
-        for i, chunk in enumerate(probs.split(inputs.num_objs)):
+        for i, chunk in enumerate(obj_logits.detach().split(inputs.num_objs)):
             boxes = inputs.boxes_per_cls[i] if inputs.boxes_per_cls is not None else inputs.boxes[i]
-            out.append(greedy_label_suppression(chunk, boxes, self.label_nms_threshold))
+            out.append(greedy_label_nms(boxes, chunk, self.label_nms_threshold)[0])
         return torch.cat(out) if out else foreground_argmax(obj_logits)
 
 

@@ -1,5 +1,7 @@
-"""Object-label decoding for SGCls/SGDet: the Motifs highway-LSTM decoder (methods_spec 2.1 step 6)
-and the SGDet test-time greedy per-class label suppression.
+"""Object-label decoding for SGCls/SGDet: the Motifs highway-LSTM decoder (methods_spec 2.1 step 6).
+
+The SGDet test-time greedy per-class label suppression is
+:func:`sgg.modeling.relation.label_nms.greedy_label_nms`, shared with the post-processor.
 """
 from __future__ import annotations
 
@@ -7,11 +9,10 @@ from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
-from torchvision.ops import box_iou
 
 from .context import foreground_argmax
 
-__all__ = ["HighwayLSTMDecoder", "greedy_label_suppression"]
+__all__ = ["HighwayLSTMDecoder"]
 
 
 class HighwayLSTMDecoder(nn.Module):
@@ -123,38 +124,3 @@ class HighwayLSTMDecoder(nn.Module):
                       for b, n in enumerate(lengths)]
         return out_logits, out_labels
 
-
-def greedy_label_suppression(
-    obj_probs: Tensor, boxes_per_cls: Tensor, iou_threshold: float = 0.5
-) -> Tensor:
-    """SGDet test-time label assignment of one image (SGB ``obj_prediction_nms``).
-
-    Repeatedly take the (box, class) with the highest probability (background excluded), assign
-    it, zero that class on the boxes whose class-specific box overlaps it with IoU >= threshold,
-    and remove the box from further picks.
-
-    Args:
-        obj_probs: (N, C) class probabilities, column 0 = background.
-        boxes_per_cls: (N, C, 4) class-specific boxes (or (N, 4), shared by all classes).
-        iou_threshold: IoU at or above which a class is suppressed on other boxes.
-
-    Returns:
-        (N,) int64 labels in 1..C-1.
-    """
-    n, num_classes = obj_probs.shape
-    if boxes_per_cls.dim() == 2:
-        boxes_per_cls = boxes_per_cls.unsqueeze(1).expand(n, num_classes, 4)
-    probs = obj_probs.detach().clone().float()
-    probs[:, 0] = -1.0
-    labels = torch.zeros(n, dtype=torch.long, device=obj_probs.device)
-    boxes_c = boxes_per_cls.detach().float().transpose(0, 1)  # (C, N, 4)
-    for _ in range(n):
-        flat = int(probs.argmax())
-        box_idx, cls_idx = divmod(flat, num_classes)
-        if probs[box_idx, cls_idx] < 0:
-            break
-        labels[box_idx] = cls_idx
-        overlap = box_iou(boxes_c[cls_idx, box_idx: box_idx + 1], boxes_c[cls_idx])[0] >= iou_threshold
-        probs[overlap, cls_idx] = 0.0
-        probs[box_idx] = -1.0
-    return labels

@@ -132,7 +132,7 @@ class ObjectFeatureExtractor(nn.Module):
         self.out_dim = int(out_dim)
 
     @classmethod
-    def from_detector(cls, detector) -> "ObjectFeatureExtractor":
+    def from_detector(cls, detector) -> ObjectFeatureExtractor:
         """Deep copies of the detector's pooler and box head (trainable, detector weights)."""
         return cls(copy.deepcopy(detector.box_pooler), _trainable_copy(detector.box_head),
                    detector.box_feature_dim)
@@ -182,7 +182,7 @@ class UnionFeatureExtractor(nn.Module):
         self.mask_encoder = SpatialMaskEncoder(feature_channels, canvas_size)
 
     @classmethod
-    def from_detector(cls, detector, canvas_size: int = 27) -> "UnionFeatureExtractor":
+    def from_detector(cls, detector, canvas_size: int = 27) -> UnionFeatureExtractor:
         """Copies of the detector's pooler and box head plus a fresh mask encoder."""
         return cls(
             copy.deepcopy(detector.box_pooler),

@@ -37,7 +37,8 @@ def greedy_label_nms(
     """Assign one foreground label per box by greedy per-class suppression.
 
     Args:
-        boxes_per_cls: (N, C_obj, 4) class-specific boxes (column 0 = background, unused).
+        boxes_per_cls: (N, C_obj, 4) class-specific boxes (column 0 = background, unused), or
+            (N, 4) boxes shared by all classes.
         obj_logits: (N, C_obj) object logits; softmax probabilities are compared.
         iou_threshold: boxes overlapping a picked box with IoU >= this lose the picked class.
 
@@ -46,10 +47,12 @@ def greedy_label_nms(
         of the sgdet post-processor).
     """
     num_obj, num_cls = obj_logits.shape
+    if boxes_per_cls.dim() == 2 and boxes_per_cls.shape == (num_obj, 4):
+        boxes_per_cls = boxes_per_cls[:, None, :].expand(num_obj, num_cls, 4)
     if boxes_per_cls.shape[:2] != (num_obj, num_cls):
         raise ValueError(
             f"greedy_label_nms: boxes_per_cls has shape {tuple(boxes_per_cls.shape)}, "
-            f"expected ({num_obj}, {num_cls}, 4)"
+            f"expected ({num_obj}, {num_cls}, 4) or ({num_obj}, 4)"
         )
     probs = torch.softmax(obj_logits.float(), dim=1)
     remaining = probs.clone()

@@ -132,7 +132,7 @@ class RelationPairSampler:
         self.fg_iou_threshold = float(fg_iou_threshold)
 
     @classmethod
-    def from_config(cls, cfg) -> "RelationPairSampler":
+    def from_config(cls, cfg) -> RelationPairSampler:
         """Build from ``MODEL.ROI_RELATION_HEAD``."""
         rh = cfg.MODEL.ROI_RELATION_HEAD
         return cls(

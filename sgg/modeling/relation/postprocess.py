@@ -49,7 +49,7 @@ class RelationPostProcessor:
         self.later_nms_threshold = float(later_nms_threshold)
 
     @classmethod
-    def from_config(cls, cfg) -> "RelationPostProcessor":
+    def from_config(cls, cfg) -> RelationPostProcessor:
         return cls(later_nms_threshold=cfg.TEST.RELATION.LATER_NMS_PREDICTION_THRES)
 
     def _objects(self, inputs: RelationHeadInputs, obj_logits: Tensor, image: int):

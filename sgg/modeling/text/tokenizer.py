@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
+
+from ...utils.io import atomic_write_text
 
 __all__ = ["WordTokenizer"]
 
@@ -44,7 +45,7 @@ class WordTokenizer:
         return _WORD.findall(text.lower().replace("_", " "))
 
     @classmethod
-    def build(cls, texts: Iterable[str], min_count: int = 1, max_size: Optional[int] = None) -> "WordTokenizer":
+    def build(cls, texts: Iterable[str], min_count: int = 1, max_size: Optional[int] = None) -> WordTokenizer:
         """Vocabulary of the words seen at least ``min_count`` times (most frequent first, ties by name)."""
         counts = Counter(w for t in texts for w in cls.split(t))
         kept = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
@@ -70,20 +71,10 @@ class WordTokenizer:
         """Write the vocabulary as JSON atomically; refuses to replace an existing file unless asked."""
         if os.path.exists(path) and not overwrite:
             raise FileExistsError(f"{path} exists; pass overwrite=True to replace the vocabulary file")
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"format": self.FORMAT, "version": 1, "words": self.words}, f)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write_text(path, json.dumps({"format": self.FORMAT, "version": 1, "words": self.words}))
 
     @classmethod
-    def load(cls, path: str) -> "WordTokenizer":
+    def load(cls, path: str) -> WordTokenizer:
         """Read a vocabulary written by :meth:`save` (clear error on a wrong file)."""
         with open(path, encoding="utf-8") as f:
             try:

@@ -1,0 +1,131 @@
+#!/usr/bin/env python
+"""Compare relation heads (Motifs, Motifs+CoRE, CReaL, re-weighted CReaL) and the CReaL ablation.
+
+Every run trains through ``SGGTrainer`` from the same detector weights with the same iterations,
+batch and LR schedule, is evaluated on the test split with the VG-150 evaluator, and is measured
+(relation-stage parameters, inference ms/image of the whole model and of the relation head).
+Runs are stored under ``--out/<group>/<mode>/<head>/seed<k>/results.json``; finished runs are
+skipped and interrupted ones resumed when the command is repeated. Prints the README tables
+(recalls in %, mean ± sample std over seeds).
+
+    python benchmarks/heads_experiment.py --detector-weights output/toy_detector/model_final.pth \
+        --dataset-root datasets/toy --modes predcls sgcls --heads motifs core creal creal_reweighted \
+        --ablation --seeds 0 1 2 --iters 300 --out output/heads_experiment
+
+``--tables-only`` prints the tables of the finished runs without training anything. Runs whose
+full configuration is identical (the ablation's exp8_full / exp8_full_reweighted are the CReaL /
+re-weighted CReaL predcls runs) are trained once. Columns: recalls in % on the test split;
+"Params head" = the relation head alone, "Params stage" = relation stage without the frozen
+detector (head + object/union feature extractors); ms/img = mean forward time per test image of
+the whole model and of the relation head (TEST.IMS_PER_BATCH images per call, first call skipped).
+
+Cost on the 2-core CPU machine (toy set, 256 px, batch 8, measured for predcls Motifs while
+other jobs loaded the machine, load average 4-7): 4.3 s/iteration and 1.0 s per test image
+(486 test images: 8 minutes), so one 300-iteration run takes about 30 minutes there, roughly
+half of that on an idle machine. The full command above is 24 head runs + 21 ablation runs
+(about 45 x 15-30 minutes); start with ``--seeds 0`` (8 + 7 runs) and add seeds later: finished
+runs are skipped, so repeating the command with ``--seeds 0 1 2`` only trains the new ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch
+
+from sgg.engine.experiments import (
+    HEAD_VARIANTS,
+    ExperimentSettings,
+    format_ablation_table,
+    format_results_table,
+    plan_runs,
+    run_config_key,
+    run_experiment,
+)
+from sgg.utils.io import atomic_write_text
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Command-line arguments (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--detector-weights",
+        default="",
+        help="detector checkpoint trained on the dataset (required to train)",
+    )
+    parser.add_argument("--dataset-root", default=os.path.join(ROOT, "datasets", "toy"))
+    parser.add_argument(
+        "--config-root",
+        default=os.path.join(ROOT, "configs", "toy"),
+        help="folder with {mode}_{head}.yaml and ablation/*.yaml",
+    )
+    parser.add_argument(
+        "--modes", nargs="+", default=["predcls", "sgcls"], choices=["predcls", "sgcls", "sgdet"]
+    )
+    parser.add_argument("--heads", nargs="+", default=list(HEAD_VARIANTS), choices=list(HEAD_VARIANTS))
+    parser.add_argument("--ablation", action="store_true", help="also run configs/<toy>/ablation/* (predcls)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--iters", type=int, default=300, help="training iterations of every run")
+    parser.add_argument(
+        "--ims-per-batch", type=int, default=None, help="SOLVER.IMS_PER_BATCH (default: config)"
+    )
+    parser.add_argument("--base-lr", type=float, default=None, help="SOLVER.BASE_LR (default: config)")
+    parser.add_argument("--device", default="cpu", help="MODEL.DEVICE")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    parser.add_argument("--out", required=True, help="experiment folder (one sub-folder per run)")
+    parser.add_argument("--tables-only", action="store_true", help="only print the tables of finished runs")
+    parser.add_argument(
+        "opts", nargs=argparse.REMAINDER, metavar="KEY VALUE", help="config overrides applied to every run"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> str:
+    """Run (or load) every planned run; print and return the markdown tables."""
+    args = parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.tables_only:
+        results = []
+        for path in sorted(glob.glob(os.path.join(args.out, "**", "results.json"), recursive=True)):
+            with open(path, encoding="utf-8") as f:
+                results.append(json.load(f))
+    else:
+        if not args.detector_weights:
+            raise SystemExit("--detector-weights is required (except with --tables-only)")
+        specs = plan_runs(args.config_root, args.heads, args.modes, args.seeds, args.ablation)
+        settings = ExperimentSettings(
+            dataset_root=args.dataset_root,
+            detector_weights=args.detector_weights,
+            iters=args.iters,
+            ims_per_batch=args.ims_per_batch,
+            base_lr=args.base_lr,
+            device=args.device,
+            extra_opts=tuple(args.opts or ()),
+        )
+        results, by_config = [], {}
+        for i, spec in enumerate(specs):
+            logging.getLogger("sgg").info("run %d/%d: %s", i + 1, len(specs), spec.run_dir)
+            key = run_config_key(spec, settings)
+            results.append(run_experiment(spec, settings, args.out, reuse=by_config.get(key)))
+            by_config.setdefault(key, results[-1])
+    tables = format_results_table(results)
+    ablation = format_ablation_table(results)
+    text = tables + ("\n\nCReaL ablation (predcls)\n\n" + ablation if ablation else "") + "\n"
+    if results and not args.tables_only:
+        atomic_write_text(os.path.join(args.out, "tables.md"), text)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()
