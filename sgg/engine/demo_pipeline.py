@@ -112,7 +112,7 @@ class DemoPipeline:
         self.s = settings
         self.trainer_cls = trainer_cls
         self.print = printer
-        self.timings: "OrderedDict[str, float]" = OrderedDict()
+        self.timings: OrderedDict[str, float] = OrderedDict()
         self.skipped: List[str] = []
         self._upstream_ran = False  # a data/training step ran: every later step's outputs are stale
 
@@ -283,8 +283,8 @@ class DemoPipeline:
         rel_opts = self._schedule(s.relation_iters, s.relation_batch, 50) + ["MODEL.DETECTOR_WEIGHTS", det_weights]
         rel_weights = self.train("motifs", self._cfg("sgcls_motifs.yaml", rel_dir, rel_opts, task="sgcls"))
 
-        metrics: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
-        paths: "OrderedDict[str, str]" = OrderedDict()
+        metrics: OrderedDict[str, Dict[str, Any]] = OrderedDict()
+        paths: OrderedDict[str, str] = OrderedDict()
         for mode in MODES:
             out_dir = os.path.join(s.out, "eval", mode)
             opts = ["TEST.EXPORT", True, "TEST.DETECTIONS_PER_IMG", s.sgdet_detections]
