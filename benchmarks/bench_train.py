@@ -154,7 +154,7 @@ def _device_name(cfg) -> str:
 def _run_modes(argv: List[str], modes: List[str]) -> str:
     """Run this script once per mode in a child process (``--task mode --json``); one table."""
     rows = []
-    base = [a for a in argv]
+    base = list(argv)
     for mode in modes:
         if mode not in TASKS:
             raise ValueError(f"--modes: unknown mode {mode!r}; expected some of {sorted(TASKS)}")
@@ -182,7 +182,7 @@ def main(argv=None) -> str:
         if args.task:
             p.error("--modes and --task exclude each other")
         rest, skip = [], False
-        for i, a in enumerate(raw):  # the same arguments without --modes
+        for a in raw:  # the same arguments without --modes
             if skip:
                 skip = False
                 continue
