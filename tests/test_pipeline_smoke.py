@@ -125,7 +125,7 @@ def test_train_evaluate_export_every_mode(mode, toy_root, detector_weights, tmp_
     scenes = read_scene_graphs(path)
     meta = MetadataCatalog.get("toy_test")
     assert scenes.mode == mode and scenes.dataset == "toy_test"
-    assert scenes.model["relation_head"] == "MotifPredictor" and len(scenes.model["config_sha256"]) == 64
+    assert scenes.model["head"] == "MotifPredictor" and len(scenes.model["config_sha256"]) == 64
     assert scenes.object_classes == meta.object_classes and scenes.predicate_classes == meta.predicate_classes
     records = {r.file_name: r for r in DatasetCatalog.get("toy_test")}
     assert set(scenes.images) == set(records)

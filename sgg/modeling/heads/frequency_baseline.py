@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Dict, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..relation.label_nms import greedy_label_nms
