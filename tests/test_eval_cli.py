@@ -154,3 +154,16 @@ def test_zeroshot_file_formats(tmp_path):
     (tmp_path / "bad.json").write_text("[[1, 2]]")
     with pytest.raises(ValueError, match="subject label, object label, predicate"):
         cli.load_zeroshot_triplets(str(tmp_path / "bad.json"))
+
+
+def test_dataset_zeroshot_file_is_used_by_default(tmp_path, patched):
+    # image 1's GT triplet (cup, on, table) = (1, 2, 1) is listed as zero-shot; image 2's is not
+    np.save(tmp_path / "zeroshot_triplets.npy", np.array([[1, 2, 1]], np.int64))
+    pred = tmp_path / "scene_graphs.json"
+    scenes_json(pred, [("images/1.jpg", GOOD), ("images/2.jpg", [(1, 0, 1, [0.1, 0.7, 0.1, 0.1])])])
+    args = ["--dataset-dir", str(tmp_path), "--dataset-format", "vg150", "--mode", "predcls"]
+    res = cli.main(args + ["--predictions", str(pred)])
+    assert res["predcls"]["zR@20"] == 1.0  # only image 1 has zero-shot GT, and it is hit
+    assert res["predcls"]["R@20"] == 0.5
+    no_file = cli.main(ARGS + ["--predictions", str(pred)])
+    assert np.isnan(no_file["predcls"]["zR@20"])

@@ -264,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="predictions file: scene_graphs.json (JSON export) or an HDF5 file "
                     "(sgg.export.hdf5_io, read image by image)")
     ap.add_argument("--zeroshot-triplets", default=None,
-                    help="file of (subject label, object label, predicate) rows for zR (.npy/.json/.txt/.csv/.pt)")
+                    help="file of (subject label, object label, predicate) rows for zR (.npy/.json/.txt/.csv/.pt); "
+                    "default: <dataset-dir>/zeroshot_triplets.npy when it exists")
     ap.add_argument("--out", default=None, help="write the metrics here as JSON (atomic)")
     ap.add_argument("--overwrite", action="store_true", help="allow replacing an existing --out file")
     ap.add_argument("--output-dir", default=None, help="also write metrics.json + per-predicate chart here")
@@ -284,7 +285,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         file_mode = meta.get("mode") if isinstance(meta, Mapping) else None
         if file_mode and file_mode != args.mode:
             logger.warning("%s was exported in mode %r but is evaluated as %r", args.predictions, file_mode, args.mode)
-        zs = load_zeroshot_triplets(args.zeroshot_triplets) if args.zeroshot_triplets else None
+        zs_path = args.zeroshot_triplets
+        default_zs = os.path.join(args.dataset_dir, "zeroshot_triplets.npy")
+        if zs_path is None and os.path.isfile(default_zs):
+            zs_path = default_zs
+            logger.info("zero-shot triplets: %s (the dataset's own file)", zs_path)
+        zs = load_zeroshot_triplets(zs_path) if zs_path else None
         results = run_evaluation(
             records, preds, mode=args.mode, dataset_format=args.dataset_format,
             predicate_classes=_predicate_classes(meta, records, preds, args.predictions),
