@@ -160,21 +160,28 @@ def load_class_names(root: str, fmt: str) -> Dict[str, List[str]]:
 
 
 def load_zeroshot_triplets(path: str) -> np.ndarray:
-    """(Z, 3) int64 (subject label, object label, predicate) from ``.npy`` or SGB's ``.pytorch`` file."""
+    """(Z, 3) int64 rows (subject label, object label, predicate) from ``.npy``, ``.json``,
+    ``.txt``/``.csv`` or SGB's ``.pytorch`` file (``zeroshot_triplet.pytorch``)."""
     if not os.path.isfile(path):
         raise DatasetFormatError(path, "(file)", "an existing zero-shot triplet file", "missing")
-    if path.endswith(".npy"):
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".npy":
         arr = np.load(path, allow_pickle=False)
+    elif ext == ".json":
+        with open(path) as f:
+            arr = np.asarray(json.load(f))
+    elif ext in (".txt", ".csv"):
+        arr = np.loadtxt(path, delimiter="," if ext == ".csv" else None, dtype=np.int64, ndmin=2)
     else:
         import torch
 
         arr = torch.load(path, map_location="cpu", weights_only=True)
         arr = arr.numpy() if hasattr(arr, "numpy") else np.asarray(arr)
-    arr = np.asarray(arr, dtype=np.int64)
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise DatasetFormatError(path, "(array)", "shape (Z, 3): subject label, object label, predicate",
-                                 str(arr.shape))
-    return arr
+    arr = np.asarray(arr)
+    if arr.ndim != 2 or arr.shape[1] != 3 or not np.issubdtype(arr.dtype, np.integer):
+        raise DatasetFormatError(path, "(array)", "integer rows of (subject label, object label, predicate)",
+                                 f"shape {arr.shape}, dtype {arr.dtype}")
+    return arr.astype(np.int64)
 
 
 def _load_flip_map(root: str, predicate_classes: List[str]) -> Optional[Dict[int, int]]:

@@ -12,7 +12,6 @@ many images the file holds.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from tqdm import tqdm
 
 from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
+from ..data.catalog import load_zeroshot_triplets
 from .oi_evaluator import OIRelationEvaluator
 from .report import write_json_atomic
 from .validation import EVAL_MODES, check_prediction, check_record
@@ -160,28 +160,6 @@ def run_evaluation(
             "A@K, F@K) are computed; re-export with --full-scores for ngR / ng-mR / ng-zR.",
             source, len(no_scores), no_scores[0])
     return evaluator.evaluate()
-
-
-def load_zeroshot_triplets(path: str) -> np.ndarray:
-    """(Z, 3) int64 rows (subject label, object label, predicate) from .npy/.json/.txt/.csv/.pt."""
-    ext = os.path.splitext(path)[1].lower()
-    if ext == ".npy":
-        arr = np.load(path, allow_pickle=False)
-    elif ext == ".json":
-        with open(path) as f:
-            arr = np.asarray(json.load(f))
-    elif ext in (".pt", ".pth", ".pytorch"):
-        import torch
-
-        arr = torch.load(path, map_location="cpu", weights_only=True)
-        arr = arr.numpy() if hasattr(arr, "numpy") else np.asarray(arr)
-    else:
-        arr = np.loadtxt(path, delimiter="," if ext == ".csv" else None, dtype=np.int64, ndmin=2)
-    arr = np.asarray(arr)
-    if arr.ndim != 2 or arr.shape[1] != 3 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"{path}: expected integer rows of (subject label, object label, predicate), "
-                         f"got an array of shape {arr.shape} and dtype {arr.dtype}")
-    return arr.astype(np.int64)
 
 
 def _unpack_scenes(scenes: Any) -> tuple[dict[str, Any], dict[str, SceneGraphPrediction]]:
