@@ -91,6 +91,7 @@ def _base_config() -> CN:
     _C.TEST.EXPORT_TOPK_RELATIONS = 100  # keep at most this many relations per image (-1 = all)
     _C.TEST.EXPORT_COMPACT = False  # keep only rows that can influence a metric (exact)
     _C.TEST.EXPORT_FORMAT = "json"  # "json" (scene_graphs.json) or "hdf5" (scene_graphs.h5, binary)
+    _C.TEST.UNCERTAINTY_SCORES = ()  # relation extras (e.g. "hier_radius") to rank against errors (predcls/sgcls)
     _C.TEST.RELATION = CN()
     _C.TEST.RELATION.IOU_THRESHOLD = 0.5  # subject and object IoU needed for a match (>=)
     _C.TEST.RELATION.REQUIRE_OVERLAP = False  # sgdet: only score pairs whose boxes overlap

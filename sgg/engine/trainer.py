@@ -209,7 +209,8 @@ class SGGTrainer(SimpleTrainer):
     def build_evaluator(cls, cfg, dataset_name: str, output_dir: str):
         """The evaluator matching the dataset's ``evaluator_type`` (``sgg.evaluation``).
 
-        A detector-only model (``MODEL.RELATION_ON False``) gets the COCO box evaluator
+        ``TEST.UNCERTAINTY_SCORES`` adds :class:`~sgg.evaluation.uncertainty.RelationUncertaintyEvaluator`
+        (results under ``"uncertainty"``). A detector-only model (``MODEL.RELATION_ON False``) gets the COCO box evaluator
         (``{"bbox": {"mAP@0.5", "mAP@0.75", "mAP@[.5:.95]"}}``) instead.
         """
         from ..data.catalog import MetadataCatalog
@@ -220,7 +221,14 @@ class SGGTrainer(SimpleTrainer):
             from ..evaluation.coco_detection import COCODetectionEvaluator
 
             return COCODetectionEvaluator(meta.object_classes)
-        return build_evaluator(cfg, meta, output_dir=output_dir)
+        evaluator = build_evaluator(cfg, meta, output_dir=output_dir)
+        if cfg.TEST.UNCERTAINTY_SCORES:
+            from ..evaluation.base import DatasetEvaluators
+            from ..evaluation.uncertainty import RelationUncertaintyEvaluator
+
+            kwargs = RelationUncertaintyEvaluator.from_config(cfg, meta, output_dir=output_dir)
+            evaluator = DatasetEvaluators([evaluator, RelationUncertaintyEvaluator(**kwargs)])
+        return evaluator
 
     @classmethod
     def build_exporter(cls, cfg, dataset_name: str, path: str) -> SceneGraphExporter:

@@ -138,6 +138,12 @@ class DatasetEvaluators(DatasetEvaluator):
         super().__init__()
         self._evaluators = list(evaluators)
 
+    @property
+    def output_dir(self) -> str | None:
+        """The folder all member evaluators write their own files to (None unless they all do)."""
+        dirs = {getattr(ev, "output_dir", None) for ev in self._evaluators}
+        return dirs.pop() if len(dirs) == 1 else None
+
     def reset(self) -> None:
         for ev in self._evaluators:
             ev.reset()
