@@ -43,7 +43,7 @@ def move_to_device(obj: Any, device: torch.device) -> Any:
 class HookBase:
     """A callback of the training loop. ``self.trainer`` is set on registration."""
 
-    trainer: "TrainerBase"
+    trainer: TrainerBase
 
     def before_train(self) -> None:
         """Called once before the first iteration."""

@@ -82,7 +82,7 @@ class SceneGraphRCNN(nn.Module):
     def __init__(
         self,
         *,
-        detector: "SGGDetector",
+        detector: SGGDetector,
         relation_head: Optional[nn.Module] = None,
         obj_feature_extractor: Optional[ObjectFeatureExtractor] = None,
         union_feature_extractor: Optional[UnionFeatureExtractor] = None,
@@ -165,7 +165,7 @@ class SceneGraphRCNN(nn.Module):
             detections_per_img=cfg.TEST.DETECTIONS_PER_IMG,
         )
 
-    def train(self, mode: bool = True) -> "SceneGraphRCNN":
+    def train(self, mode: bool = True) -> SceneGraphRCNN:
         """Like ``nn.Module.train`` but keeps a frozen detector in eval mode."""
         super().train(mode)
         if self.relation_on:
@@ -173,7 +173,7 @@ class SceneGraphRCNN(nn.Module):
         return self
 
     @contextmanager
-    def use_mode(self, mode: str) -> Iterator["SceneGraphRCNN"]:
+    def use_mode(self, mode: str) -> Iterator[SceneGraphRCNN]:
         """Run the block in ``mode`` (``predcls`` | ``sgcls`` | ``sgdet``), then restore the configured mode.
 
         For callers that choose the task per call, e.g. the demo predictor: user boxes with labels
@@ -320,7 +320,7 @@ class SceneGraphRCNN(nn.Module):
             labels=labels if self.training else None,
         )
 
-    def _top_detections(self, det: "Detections") -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    def _top_detections(self, det: Detections) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """(boxes, scores, logits, boxes_per_cls) of the ``detections_per_img`` best detections."""
         order = torch.argsort(det.scores, descending=True, stable=True)[: self.detections_per_img]
         boxes = det.boxes[order].float()
