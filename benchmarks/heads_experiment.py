@@ -10,8 +10,12 @@ skipped and interrupted ones resumed when the command is repeated. Prints the RE
 
     python benchmarks/heads_experiment.py --detector-weights output/toy_detector/model_final.pth \
         --dataset-root datasets/toy --modes predcls sgcls --heads motifs core creal creal_reweighted \
-        --ablation --seeds 0 1 2 --iters 300 --out output/heads_experiment
+        --ablation --aux --seeds 0 1 2 --iters 300 --out output/heads_experiment
 
+``--ablation`` adds the CReaL ablation configs (``configs/toy/ablation``), ``--aux`` predcls Motifs
+with each auxiliary head (``configs/toy/aux``; compared with the predcls Motifs runs, and with the
+Spearman / AUROC of the hyperbolic radius against the relation errors where the config sets
+``TEST.UNCERTAINTY_SCORES``).
 ``--tables-only`` prints the tables of the finished runs without training anything. Runs whose
 full configuration is identical (the ablation's exp8_full / exp8_full_reweighted are the CReaL /
 re-weighted CReaL predcls runs) are trained once. Columns: recalls in % on the test split;
@@ -19,12 +23,11 @@ re-weighted CReaL predcls runs) are trained once. Columns: recalls in % on the t
 detector (head + object/union feature extractors); ms/img = mean forward time per test image of
 the whole model and of the relation head (TEST.IMS_PER_BATCH images per call, first call skipped).
 
-Cost on the 2-core CPU machine (toy set, 256 px, batch 8, measured for predcls Motifs while
-other jobs loaded the machine, load average 4-7): 4.3 s/iteration and 1.0 s per test image
-(486 test images: 8 minutes), so one 300-iteration run takes about 30 minutes there, roughly
-half of that on an idle machine. The full command above is 24 head runs + 21 ablation runs
-(about 45 x 15-30 minutes); start with ``--seeds 0`` (8 + 7 runs) and add seeds later: finished
-runs are skipped, so repeating the command with ``--seeds 0 1 2`` only trains the new ones.
+Cost on the idle 2-core CPU machine (toy set, 256 px, batch 8, 2 threads): about 0.55 s per
+iteration and 15 s for the 193-image test split of the demo dataset, so one 300-iteration run
+takes about 3 minutes (twice that or more when other jobs share the cores). Start with
+``--seeds 0`` and add seeds later: finished runs are skipped, so repeating the command with
+``--seeds 0 1 2`` only trains the new ones.
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ from sgg.engine.experiments import (
     HEAD_VARIANTS,
     ExperimentSettings,
     format_ablation_table,
+    format_aux_table,
     format_results_table,
+    format_uncertainty_table,
     plan_runs,
     run_config_key,
     run_experiment,
@@ -73,6 +78,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--heads", nargs="+", default=list(HEAD_VARIANTS), choices=list(HEAD_VARIANTS))
     parser.add_argument("--ablation", action="store_true", help="also run configs/<toy>/ablation/* (predcls)")
+    parser.add_argument(
+        "--aux",
+        action="store_true",
+        help="also run configs/<toy>/aux/* (predcls Motifs + each auxiliary head)",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--iters", type=int, default=300, help="training iterations of every run")
     parser.add_argument(
@@ -102,7 +112,7 @@ def main(argv=None) -> str:
     else:
         if not args.detector_weights:
             raise SystemExit("--detector-weights is required (except with --tables-only)")
-        specs = plan_runs(args.config_root, args.heads, args.modes, args.seeds, args.ablation)
+        specs = plan_runs(args.config_root, args.heads, args.modes, args.seeds, args.ablation, args.aux)
         settings = ExperimentSettings(
             dataset_root=args.dataset_root,
             detector_weights=args.detector_weights,
@@ -118,9 +128,18 @@ def main(argv=None) -> str:
             key = run_config_key(spec, settings)
             results.append(run_experiment(spec, settings, args.out, reuse=by_config.get(key)))
             by_config.setdefault(key, results[-1])
-    tables = format_results_table(results)
-    ablation = format_ablation_table(results)
-    text = tables + ("\n\nCReaL ablation (predcls)\n\n" + ablation if ablation else "") + "\n"
+    sections = [
+        ("", format_results_table(results)),
+        ("CReaL ablation (predcls)", format_ablation_table(results)),
+        ("Auxiliary heads on predcls Motifs", format_aux_table(results)),
+        (
+            "Relation scores vs errors of the top predicate (annotated test pairs)",
+            format_uncertainty_table(results),
+        ),
+    ]
+    text = (
+        "\n\n".join((f"{title}\n\n{table}" if title else table) for title, table in sections if table) + "\n"
+    )
     if results and not args.tables_only:
         atomic_write_text(os.path.join(args.out, "tables.md"), text)
     print(text)

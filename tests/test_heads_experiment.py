@@ -20,7 +20,9 @@ from sgg.engine import SGGTrainer, default_setup, setup_cfg
 from sgg.engine.experiments import (
     ExperimentSettings,
     format_ablation_table,
+    format_aux_table,
     format_results_table,
+    format_uncertainty_table,
     plan_runs,
     run_config_key,
     run_experiment,
@@ -229,3 +231,78 @@ def test_tables_mean_and_sample_std():
         == "| exp1 | ✓ | - | global | - | ✓ | - | ce | 10.0 | 10.0 | 10.0 | 20.0 | 20.0 | 20.0 | 1 |"
     )
     assert format_ablation_table([a]) == ""
+
+
+def test_plan_runs_aux_group_runs_every_aux_config_in_predcls():
+    root = os.path.join(ROOT, "configs", "toy")
+    specs = plan_runs(root, ["motifs"], ["predcls"], [0, 2], aux=True)
+    aux = [s for s in specs if s.group == "aux"]
+    names = sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(root, "aux")))
+    assert sorted({s.name for s in aux}) == names and len(aux) == 2 * len(names)
+    assert {s.mode for s in aux} == {"predcls"} and {s.seed for s in aux} == {0, 2}
+    assert not [s for s in specs if s.group == "ablation"]
+
+
+def test_aux_table_deltas_against_predcls_motifs():
+    base = [
+        _fake("main", "motifs", "Motifs", {"R": [0.2, 0.3, 0.3], "mR": [0.1, 0.1, 0.1]}) for _ in range(2)
+    ]
+    aux = _fake("aux", "predcls_motifs_hyp_hierarchy", "x", {"R": [0.2, 0.25, 0.3], "mR": [0.1, 0.12, 0.1]})
+    aux["head"]["AUXILIARY"] = ["hyp_hierarchy"]
+    for r in (*base, aux):
+        r["seconds_per_iter"] = 0.5
+    lines = format_aux_table([*base, aux]).splitlines()
+    assert lines[2].startswith("| none (Motifs) | 20.0 ± 0.0 | 30.0 ± 0.0 |") and "| - | - |" in lines[2]
+    # R@50 25 vs 30 -> -5.0; mR@50 12 vs 10 -> +2.0
+    assert lines[3] == "| hyp_hierarchy | 20.0 | 25.0 | 30.0 | 10.0 | 12.0 | 10.0 | -5.0 | +2.0 | 0.50 | 1 |"
+    assert format_aux_table(base) == ""
+
+
+def test_uncertainty_table_rows_per_score():
+    res = _fake("aux", "predcls_motifs_hyp_hierarchy", "x", {"R": [0.1] * 3, "mR": [0.1] * 3})
+    res["uncertainty"] = {
+        "pairs": 10.0,
+        "error_rate": 40.0,
+        "hier_radius/spearman": -0.5,
+        "hier_radius/auroc": 0.25,
+        "hier_radius/error_low_q": 60.0,
+        "hier_radius/error_high_q": 20.0,
+        "predicate_confidence/spearman": -0.7,
+        "predicate_confidence/auroc": 0.1,
+        "predicate_confidence/error_low_q": 80.0,
+        "predicate_confidence/error_high_q": 0.0,
+    }
+    lines = format_uncertainty_table([res]).splitlines()
+    assert len(lines) == 4
+    assert (
+        lines[2]
+        == "| predcls predcls_motifs_hyp_hierarchy | hier_radius | -0.500 | 0.250 | 60.0 | 20.0 | 10 | 40.0 | 1 |"
+    )
+    assert lines[3].split(" | ")[1] == "predicate_confidence"
+    assert format_uncertainty_table([_fake("main", "motifs", "M", {"R": [0.1] * 3, "mR": [0.1] * 3})]) == ""
+
+
+def test_aux_run_reports_radius_against_errors(toy):
+    """A predcls Motifs + hyperbolic hierarchy run: metrics, aux head recorded, radius statistics."""
+    settings = ExperimentSettings(
+        toy["root"], toy["detector"], iters=2, ims_per_batch=2, extra_opts=tuple(SMALL)
+    )
+    (spec,) = [
+        s
+        for s in plan_runs(os.path.join(ROOT, "configs", "toy"), [], ["predcls"], [0], aux=True)
+        if s.name == "predcls_motifs_hyp_hierarchy"
+    ]
+    res = run_experiment(spec, settings, str(toy["base"] / "aux_exp"))
+    assert res["head"]["AUXILIARY"] == ["hyp_hierarchy"]
+    assert 0.0 <= res["metrics"]["R@50"] <= 1.0
+    unc = res["uncertainty"]
+    assert unc["pairs"] > 0 and 0.0 <= unc["error_rate"] <= 100.0
+    assert {"hier_radius/spearman", "hier_radius/auroc", "predicate_confidence/auroc"} <= set(unc)
+    auroc = unc["hier_radius/auroc"]
+    assert np.isnan(auroc) or 0.0 <= auroc <= 1.0
+    run_dir = toy["base"] / "aux_exp" / spec.run_dir / "inference" / "toy_test"
+    assert json.loads((run_dir / "uncertainty.json").read_text())["uncertainty"]["pairs"] == unc["pairs"]
+    # the VG evaluator still writes its own metrics.json next to it (not replaced by the merged dict)
+    assert "per_predicate" in json.loads((run_dir / "metrics.json").read_text())
+    (row, *_) = [line for line in format_uncertainty_table([res]).splitlines() if "hier_radius" in line]
+    assert row.startswith("| predcls predcls_motifs_hyp_hierarchy | hier_radius |")

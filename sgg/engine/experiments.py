@@ -46,7 +46,9 @@ __all__ = [
     "HeadVariant",
     "RunSpec",
     "format_ablation_table",
+    "format_aux_table",
     "format_results_table",
+    "format_uncertainty_table",
     "plan_runs",
     "relation_losses",
     "relation_stage_parameters",
@@ -152,16 +154,22 @@ class ExperimentSettings:
             raise FileNotFoundError(f"dataset root folder not found: {self.dataset_root}")
 
 
+#: Extra run groups: ``config_root/<group>/*.yaml``, each trained in predcls like the head runs.
+EXTRA_GROUPS = ("ablation", "aux")
+
+
 def plan_runs(
     config_root: str,
     heads: Sequence[str] = tuple(HEAD_VARIANTS),
     modes: Sequence[str] = ("predcls", "sgcls"),
     seeds: Sequence[int] = (0,),
     ablation: bool = False,
+    aux: bool = False,
 ) -> list[RunSpec]:
-    """Every run of the experiment: heads x modes x seeds, then the predcls ablation configs x seeds.
+    """Every run of the experiment: heads x modes x seeds, then the predcls extra groups x seeds.
 
-    ``config_root`` holds ``{mode}_{head}.yaml`` and ``ablation/*.yaml`` (e.g. ``configs/toy``).
+    ``config_root`` holds ``{mode}_{head}.yaml``, ``ablation/*.yaml`` (CReaL ablation) and
+    ``aux/*.yaml`` (Motifs with each auxiliary head), e.g. ``configs/toy``.
     """
     specs: list[RunSpec] = []
     for key in heads:
@@ -178,14 +186,16 @@ def plan_runs(
                 raise FileNotFoundError(f"config of head {key!r} in {mode} not found: {path}")
             for seed in seeds:
                 specs.append(RunSpec("main", key, variant.label, mode, int(seed), path, variant.overrides))
-    if ablation:
-        files = sorted(glob.glob(os.path.join(config_root, "ablation", "*.yaml")))
+    for group, wanted in zip(EXTRA_GROUPS, (ablation, aux)):
+        if not wanted:
+            continue
+        files = sorted(glob.glob(os.path.join(config_root, group, "*.yaml")))
         if not files:
-            raise FileNotFoundError(f"no ablation configs in {os.path.join(config_root, 'ablation')}")
+            raise FileNotFoundError(f"no {group} configs in {os.path.join(config_root, group)}")
         for path in files:
             stem = os.path.splitext(os.path.basename(path))[0]
             for seed in seeds:
-                specs.append(RunSpec("ablation", stem, stem, "predcls", int(seed), path))
+                specs.append(RunSpec(group, stem, stem, "predcls", int(seed), path))
     return specs
 
 
@@ -452,6 +462,7 @@ def run_experiment(
         "settings": wanted,
         "label": spec.label,
         "metrics": dict(metrics),
+        "uncertainty": test[test_name].get("uncertainty"),
         "test_dataset": test_name,
         "test_images": test[test_name]["images_in_average"]["total"],
         "parameters": relation_stage_parameters(model),
@@ -465,6 +476,7 @@ def run_experiment(
         "head": {
             "PREDICTOR": rh.PREDICTOR,
             "LOSS": rh.LOSS,
+            "AUXILIARY": list(cfg.MODEL.AUXILIARY.HEADS),
             **({k: getattr(rh.CREAL, k) for k, _ in ABLATION_SWITCHES} if rh.PREDICTOR == "CReaL" else {}),
         },
     }
@@ -545,4 +557,84 @@ def format_ablation_table(results: Iterable[dict[str, Any]], ks: Sequence[int] =
         cells = [name, *[flag(sw.get(k)) for k, _ in ABLATION_SWITCHES], sw["LOSS"]]
         cells += [*_metric_cells(runs, ks), str(len(runs))]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_aux_table(results: Iterable[dict[str, Any]], ks: Sequence[int] = (20, 50, 100)) -> str:
+    """Markdown table: predcls Motifs without / with each auxiliary head (recalls in %, mean ± std).
+
+    The baseline row is the head comparison's predcls Motifs run; the delta columns give the
+    change of the seed-mean R@50 / mR@50 against it.
+    """
+    base = _grouped(results, "main").get(("predcls", "motifs"), [])
+    rows = _grouped(results, "aux")
+    if not rows:
+        return ""
+
+    def mean_at(runs: list[dict], key: str) -> float | None:
+        values = [r["metrics"].get(key) for r in runs if r["metrics"].get(key) is not None]
+        return 100.0 * statistics.mean(values) if values else None
+
+    head = ["Auxiliary head", *[f"R@{k}" for k in ks], *[f"mR@{k}" for k in ks], "Δ R@50", "Δ mR@50"]
+    head += ["s/iter", "seeds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    entries = ([("none (Motifs)", base)] if base else []) + [
+        (", ".join(runs[0]["head"].get("AUXILIARY") or [name]), runs) for (_, name), runs in rows.items()
+    ]
+    for label, runs in entries:
+        deltas = []
+        for key in ("R@50", "mR@50"):
+            ours, ref = mean_at(runs, key), mean_at(base, key)
+            deltas.append("-" if runs is base or ours is None or ref is None else f"{ours - ref:+.1f}")
+        cells = [label, *_metric_cells(runs, ks), *deltas]
+        cells += [_mean_std([r["seconds_per_iter"] for r in runs], digits=2), str(len(runs))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def format_uncertainty_table(results: Iterable[dict[str, Any]]) -> str:
+    """Markdown table of the runs that studied relation scores against errors (``TEST.UNCERTAINTY_SCORES``).
+
+    One row per run group and score (mean ± std over seeds): Spearman correlation with the error
+    indicator, AUROC of the score for detecting errors, error rates (%) in the lowest / highest
+    quarter of the score; the head's own predicate confidence is the reference row.
+    """
+    grouped: OrderedDict[tuple[str, str], list[dict]] = OrderedDict()
+    for res in results:
+        if res.get("uncertainty"):
+            spec = res["settings"]["spec"]
+            grouped.setdefault((spec["mode"], spec["name"]), []).append(res)
+    if not grouped:
+        return ""
+    head = [
+        "Run",
+        "Score",
+        "Spearman(score, error)",
+        "AUROC(error)",
+        "error % low quarter",
+        "error % high quarter",
+        "annotated pairs",
+        "error %",
+        "seeds",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (mode, name), runs in grouped.items():
+        scores = [k[: -len("/spearman")] for k in runs[0]["uncertainty"] if k.endswith("/spearman")]
+        for score in scores:
+
+            def cell(stat: str, digits: int = 3, runs=runs, score=score) -> str:
+                return _mean_std([r["uncertainty"].get(f"{score}/{stat}") for r in runs], digits=digits)
+
+            cells = [
+                f"{mode} {name}",
+                score,
+                cell("spearman"),
+                cell("auroc"),
+                cell("error_low_q", 1),
+                cell("error_high_q", 1),
+                _mean_std([r["uncertainty"]["pairs"] for r in runs], digits=0),
+                _mean_std([r["uncertainty"]["error_rate"] for r in runs]),
+                str(len(runs)),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
