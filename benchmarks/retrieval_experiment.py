@@ -201,7 +201,8 @@ def main(argv=None) -> None:
     parser.add_argument("--iters", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=64, help="images per training batch")
     parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="one head per variant and seed; cells are mean ± sample std over seeds")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides (e.g. DATASETS.ROOT)")
     args = parser.parse_args(argv)
@@ -219,24 +220,32 @@ def main(argv=None) -> None:
                 ("Euclidean (cosine)", "euclidean", 0.0)]
     rows = []
     for label, geometry, entail in variants:
-        t0 = time.time()
-        head = train_head(cache, tok, geometry, entail, args)
-        res = evaluate(head, cache, tok)
-        res["train s"] = time.time() - t0
-        rows.append((label, res))
+        runs = []
+        for seed in args.seeds:
+            args.seed = seed
+            t0 = time.time()
+            head = train_head(cache, tok, geometry, entail, args)
+            res = evaluate(head, cache, tok)
+            res["train s"] = time.time() - t0
+            runs.append(res)
+        rows.append((label, runs))
     keys = [f"{d} R@{k}" for d in ("t2i", "i2t") for k in (1, 5, 10)]
-    keys += sorted({k for _, r in rows for k in r} - set(keys) - {"train s"}) + ["train s"]
+    keys += sorted({k for _, runs in rows for r in runs for k in r} - set(keys) - {"train s"}) + ["train s"]
 
-    def cell(res: Dict[str, float], key: str) -> str:
-        if key not in res:
+    def cell(runs: List[Dict[str, float]], key: str) -> str:
+        values = [r[key] for r in runs if key in r]
+        if not values:
             return "-"
-        return f"{res[key]:.3f}" if key.startswith("rho") else f"{res[key]:.1f}"
+        digits = 3 if key.startswith("rho") else 1
+        if len(values) == 1:
+            return f"{values[0]:.{digits}f}"
+        return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
-    print("\n| head | " + " | ".join(keys) + " |")
+    print(f"\n{len(args.seeds)} seed(s) per row: mean ± sample std")
+    print("| head | " + " | ".join(keys) + " |")
     print("|---|" + "---|" * len(keys))
-    for label, res in rows:
-        print(f"| {label} | " + " | ".join(cell(res, k) for k in keys) + " |")
-
+    for label, runs in rows:
+        print(f"| {label} | " + " | ".join(cell(runs, k) for k in keys) + " |")
 
 if __name__ == "__main__":
     main()
