@@ -20,7 +20,7 @@ Spearman / AUROC of the hyperbolic radius against the relation errors where the 
 full configuration is identical (the ablation's exp8_full / exp8_full_reweighted are the CReaL /
 re-weighted CReaL predcls runs) are trained once. Columns: recalls in % on the test split;
 "Params head" = the relation head alone, "Params stage" = relation stage without the frozen
-detector (head + object/union feature extractors); ms/img = mean forward time per test image of
+detector (head + object/union feature extractors); ms/img = median over seeds of the mean forward time per test image of
 the whole model and of the relation head (TEST.IMS_PER_BATCH images per call, first call skipped).
 
 Cost on the idle 2-core CPU machine (toy set, 256 px, batch 8, 2 threads): about 0.55 s per

@@ -495,6 +495,12 @@ def _mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 1) -> s
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
+def _median(values: Sequence[float | None]) -> str:
+    """Median over seeds (timings: robust to a run slowed down by other jobs)."""
+    values = [v for v in values if v is not None]
+    return f"{statistics.median(values):.1f}" if values else "-"
+
+
 def _grouped(results: Iterable[dict[str, Any]], group: str) -> OrderedDict[tuple[str, str], list[dict]]:
     rows: OrderedDict[tuple[str, str], list[dict]] = OrderedDict()
     for res in results:
@@ -513,12 +519,12 @@ def _metric_cells(runs: list[dict], ks: Sequence[int]) -> list[str]:
 
 
 def format_results_table(results: Iterable[dict[str, Any]], ks: Sequence[int] = (20, 50, 100)) -> str:
-    """Markdown table of the head comparison (recalls in %, mean ± sample std over seeds)."""
+    """Markdown table of the head comparison (recalls in %, mean ± sample std over seeds; timings: median)."""
     rows = _grouped(results, "main")
     if not rows:
         return ""
     head = ["Mode", "Head", *[f"R@{k}" for k in ks], *[f"mR@{k}" for k in ks]]
-    head += ["Params head", "Params stage (trainable / total)", "ms/img (model)", "ms/img (head)", "seeds"]
+    head += ["Params head", "Params stage (trainable / total)", "ms/img (model, median)", "ms/img (head, median)", "seeds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (mode, _), runs in rows.items():
         params = runs[0]["parameters"]
@@ -526,8 +532,8 @@ def format_results_table(results: Iterable[dict[str, Any]], ks: Sequence[int] = 
         cells += [
             _count(params["head"]) if "head" in params else "-",
             f"{_count(params['trainable'])} / {_count(params['total'])}",
-            _mean_std([r["inference_ms_per_image"] for r in runs]),
-            _mean_std([r["relation_head_ms_per_image"] for r in runs]),
+            _median([r["inference_ms_per_image"] for r in runs]),
+            _median([r["relation_head_ms_per_image"] for r in runs]),
             str(len(runs)),
         ]
         lines.append("| " + " | ".join(cells) + " |")
