@@ -99,6 +99,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _table_order(result: dict) -> tuple:
+    """Rows in the order of a full run: group, mode, head (``HEAD_VARIANTS`` order), name, seed."""
+    spec = result["settings"]["spec"]
+    groups, modes, heads = ("main", "ablation", "aux"), ("predcls", "sgcls", "sgdet"), list(HEAD_VARIANTS)
+    return (
+        groups.index(spec["group"]) if spec["group"] in groups else len(groups),
+        modes.index(spec["mode"]) if spec["mode"] in modes else len(modes),
+        heads.index(spec["name"]) if spec["name"] in heads else len(heads),
+        spec["name"],
+        spec["seed"],
+    )
+
+
 def main(argv=None) -> str:
     """Run (or load) every planned run; print and return the markdown tables."""
     args = parse_args(argv)
@@ -109,6 +122,7 @@ def main(argv=None) -> str:
         for path in sorted(glob.glob(os.path.join(args.out, "**", "results.json"), recursive=True)):
             with open(path, encoding="utf-8") as f:
                 results.append(json.load(f))
+        results.sort(key=_table_order)
     else:
         if not args.detector_weights:
             raise SystemExit("--detector-weights is required (except with --tables-only)")
