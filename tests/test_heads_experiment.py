@@ -249,10 +249,11 @@ def test_aux_table_deltas_against_predcls_motifs():
     ]
     aux = _fake("aux", "predcls_motifs_hyp_hierarchy", "x", {"R": [0.2, 0.25, 0.3], "mR": [0.1, 0.12, 0.1]})
     aux["head"]["AUXILIARY"] = ["hyp_hierarchy"]
-    for r in (*base, aux):
-        r["seconds_per_iter"] = 0.5
+    for r, seconds in zip((*base, aux), (0.4, 3.0, 0.5)):
+        r["seconds_per_iter"] = seconds
     lines = format_aux_table([*base, aux]).splitlines()
     assert lines[2].startswith("| none (Motifs) | 20.0 ± 0.0 | 30.0 ± 0.0 |") and "| - | - |" in lines[2]
+    assert lines[2].endswith("| 1.70 | 2 |")  # s/iter: median over seeds
     # R@50 25 vs 30 -> -5.0; mR@50 12 vs 10 -> +2.0
     assert lines[3] == "| hyp_hierarchy | 20.0 | 25.0 | 30.0 | 10.0 | 12.0 | 10.0 | -5.0 | +2.0 | 0.50 | 1 |"
     assert format_aux_table(base) == ""

@@ -495,10 +495,10 @@ def _mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 1) -> s
     return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
-def _median(values: Sequence[float | None]) -> str:
+def _median(values: Sequence[float | None], digits: int = 1) -> str:
     """Median over seeds (timings: robust to a run slowed down by other jobs)."""
     values = [v for v in values if v is not None]
-    return f"{statistics.median(values):.1f}" if values else "-"
+    return f"{statistics.median(values):.{digits}f}" if values else "-"
 
 
 def _grouped(results: Iterable[dict[str, Any]], group: str) -> OrderedDict[tuple[str, str], list[dict]]:
@@ -567,7 +567,7 @@ def format_ablation_table(results: Iterable[dict[str, Any]], ks: Sequence[int] =
 
 
 def format_aux_table(results: Iterable[dict[str, Any]], ks: Sequence[int] = (20, 50, 100)) -> str:
-    """Markdown table: predcls Motifs without / with each auxiliary head (recalls in %, mean ± std).
+    """Markdown table: predcls Motifs without / with each auxiliary head (recalls in %, mean ± std; s/iter: median).
 
     The baseline row is the head comparison's predcls Motifs run; the delta columns give the
     change of the seed-mean R@50 / mR@50 against it.
@@ -582,7 +582,7 @@ def format_aux_table(results: Iterable[dict[str, Any]], ks: Sequence[int] = (20,
         return 100.0 * statistics.mean(values) if values else None
 
     head = ["Auxiliary head", *[f"R@{k}" for k in ks], *[f"mR@{k}" for k in ks], "Δ R@50", "Δ mR@50"]
-    head += ["s/iter", "seeds"]
+    head += ["s/iter (median)", "seeds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     entries = ([("none (Motifs)", base)] if base else []) + [
         (", ".join(runs[0]["head"].get("AUXILIARY") or [name]), runs) for (_, name), runs in rows.items()
@@ -593,7 +593,7 @@ def format_aux_table(results: Iterable[dict[str, Any]], ks: Sequence[int] = (20,
             ours, ref = mean_at(runs, key), mean_at(base, key)
             deltas.append("-" if runs is base or ours is None or ref is None else f"{ours - ref:+.1f}")
         cells = [label, *_metric_cells(runs, ks), *deltas]
-        cells += [_mean_std([r["seconds_per_iter"] for r in runs], digits=2), str(len(runs))]
+        cells += [_median([r["seconds_per_iter"] for r in runs], digits=2), str(len(runs))]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
