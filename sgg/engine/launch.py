@@ -85,7 +85,11 @@ def _init_and_run(
     comm.set_local_info(local_rank, local_size)
     try:
         comm.synchronize()
-        return main_func(*args)
+        result = main_func(*args)
+        # Every rank leaves together: a rank that tears gloo down while a peer still talks to it
+        # can abort the peer at exit ("terminate called without an active exception").
+        comm.synchronize()
+        return result
     finally:
         dist.destroy_process_group()
 
