@@ -140,7 +140,8 @@ def _check_outputs(out, setup, mode, predictor):
         if mode == "predcls":
             assert [scenes.object_classes[i] for i in pred.labels] == names
         fmt, size, std = png_size(out / name.replace(".jpg", ".png"))
-        assert fmt == "PNG" and size == (1200, 600) and std > 5.0  # 12 x 6 in at 100 dpi, not blank
+        # image and graph side by side, the figure sized to its content (at least the 4.5 in image panel)
+        assert fmt == "PNG" and min(size) >= 450 and std > 5.0
     return scenes
 
 

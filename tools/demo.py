@@ -26,6 +26,7 @@ from sgg.engine import TASKS  # noqa: E402
 from sgg.engine.demo import check_outputs, collect_images, load_user_boxes, plan_task, run_demo  # noqa: E402
 from sgg.engine.predictor import SceneGraphPredictor  # noqa: E402
 from sgg.export.scene_graph_json import ExportOptions  # noqa: E402
+from sgg.visualization.select import SelectionOptions  # noqa: E402
 
 CONFIG_KEY = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z][A-Z0-9_]*)+$")  # MODEL.WEIGHTS, INPUT.MIN_SIZE_TEST, ...
 
@@ -45,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--topk-relations", type=int, default=-1, help="relations kept per image in the JSON (-1: all)"
     )
-    ap.add_argument("--draw-topk", type=int, default=20, help="relations drawn per image")
+    ap.add_argument("--draw-topk", type=int, default=SelectionOptions.max_pairs,
+                    help="object pairs drawn per image (the best-ranked distinct pairs)")
+    ap.add_argument("--draw-min-score", type=float, default=SelectionOptions.min_object_score,
+                    help="objects scoring below this are not drawn (the JSON keeps them)")
     ap.add_argument("--no-draw", action="store_true", help="write the JSON file only")
     ap.add_argument("--overwrite", action="store_true", help="replace existing outputs in --output")
     ap.add_argument(
@@ -86,7 +90,7 @@ def main(argv=None) -> str:
             boxes_path=args.boxes or "",
             task=args.task,
             options=ExportOptions(topk_relations=args.topk_relations),
-            draw_topk_relations=args.draw_topk,
+            draw_options=SelectionOptions(min_object_score=args.draw_min_score, max_pairs=args.draw_topk),
             draw=not args.no_draw,
             overwrite=args.overwrite,
         )

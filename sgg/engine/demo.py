@@ -30,8 +30,9 @@ from typing import Any
 from tqdm import tqdm
 
 from ..export.atomic import check_target
-from ..export.draw import draw_scene_graph
 from ..export.scene_graph_json import ExportOptions, ImageInfo, SceneGraphWriter
+from ..visualization.draw import draw_scene_graph
+from ..visualization.select import SelectionOptions
 from .predictor import load_rgb_image
 
 __all__ = [
@@ -217,12 +218,15 @@ def run_demo(
     boxes_path: str = "boxes.json",
     task: str | None = None,
     options: ExportOptions | None = None,
-    draw_topk_relations: int = 20,
+    draw_options: SelectionOptions | None = None,
     draw: bool = True,
     overwrite: bool = False,
     progress: bool = True,
 ) -> Path:
     """Predict every image, write ``output_dir/scene_graphs.json`` and one ``<stem>.png`` drawing each.
+
+    The drawing shows what ``draw_options`` selects (:class:`sgg.visualization.select.SelectionOptions`:
+    object score threshold, duplicate boxes drawn once, top distinct pairs); the JSON keeps everything.
 
     Every check (boxes file against the inputs, existing outputs) runs before the first prediction;
     the JSON file is streamed and appears atomically at the end. Returns the JSON path.
@@ -268,7 +272,7 @@ def run_demo(
                     pil_image,
                     written,
                     out_path=out_dir / f"{image.path.stem}.png",
-                    topk_relations=draw_topk_relations,
+                    options=draw_options,
                     overwrite=overwrite,
                 )
     logger.info("Wrote %d scene graphs (%s) to %s", len(images), task, json_path)
