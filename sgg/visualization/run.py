@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from tqdm import tqdm
+
 from sgg.evaluation.decisions import TripletDecisions, vg_triplet_decisions
 from sgg.evaluation.vg_evaluator import VGSceneGraphEvaluator
 from sgg.export.graph import as_image_entry
@@ -164,7 +166,9 @@ def build_viewer(
                                           recall_ks=ks, dataset_name=gt.label,
                                           zeroshot_triplets=gt.zeroshot_triplets)
     payloads, copies, missing = [], [], 0
-    for item in collect_images(scenes, gt, image_dir=image_dir, max_rank=max(ks)):
+    items = collect_images(scenes, gt, image_dir=image_dir, max_rank=max(ks))
+    for item in tqdm(items, total=len(scenes.images), desc="viewer", unit="img",
+                     disable=not progress or len(scenes.images) < 1000):
         name = item.entry["file_name"]
         src = None
         if item.image_path is None:
@@ -204,7 +208,7 @@ def build_viewer(
     big_k = str(max(ks))
     ordered = order_images(payloads, options.order, lambda rec: None if rec is None else rec[big_k])
     return write_viewer(out_dir, meta, ordered, num_images=len(ordered), page_size=options.page_size,
-                        copy_images=copies, overwrite=overwrite, progress=progress and len(ordered) > 2000)
+                        copy_images=copies, overwrite=overwrite)
 
 
 def draw_images(

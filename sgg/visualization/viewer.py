@@ -20,7 +20,6 @@ import html
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -31,6 +30,7 @@ from urllib.parse import quote
 from tqdm import tqdm
 
 from sgg import __version__ as SGG_VERSION
+from sgg.utils.io import atomic_directory
 
 __all__ = [
     "VIEWER_FORMAT",
@@ -145,15 +145,13 @@ def write_viewer(
         copy_images: ``(source file, path under the folder)`` pairs to copy.
         overwrite: replace an existing viewer folder (never a folder that is not a viewer).
 
-    The folder is assembled next to ``out_dir`` and moved into place at the end, so an
-    interrupted run leaves any previous viewer untouched.
+    The folder is assembled next to ``out_dir`` and moved into place at the end
+    (:func:`sgg.utils.io.atomic_directory`), so an interrupted run leaves any previous viewer untouched.
     """
     out = Path(out_dir)
     _check_out_dir(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
     num_pages = max(1, -(-num_images // page_size))
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as stage:
         (stage / "data").mkdir()
         static = resources.files("sgg.visualization").joinpath("static")
         for name in STATIC_FILES:
@@ -172,14 +170,11 @@ def write_viewer(
             (stage / page_file(index)).write_text(text, encoding="ascii")
             buffer, index = [], index + 1
 
-        bar = tqdm(total=num_images, desc="viewer pages", unit="img", disable=not progress)
-        for payload in images:
+        for payload in tqdm(images, total=num_images, desc="viewer pages", unit="img", disable=not progress):
             buffer.append(payload)
             written += 1
-            bar.update(1)
             if len(buffer) == page_size:
                 flush()
-        bar.close()
         if buffer or index == 0:
             flush()
         if written != num_images:
@@ -193,16 +188,6 @@ def write_viewer(
              "toolkit_version": SGG_VERSION}, indent=1) + "\n", encoding="utf-8")
         for p in [stage, *stage.rglob("*")]:  # mkdtemp makes a private folder; a viewer is meant to be shared
             p.chmod(0o755 if p.is_dir() else 0o644)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / "viewer")
-            os.replace(stage, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, out)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
     return out
 
 
