@@ -22,6 +22,7 @@ from sgg.evaluation.vg_evaluator import VGSceneGraphEvaluator
 from sgg.export.graph import as_image_entry
 from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
+from .select import SelectionOptions
 from .viewer import ViewerOptions, image_url, order_images, safe_relative, serialise, write_viewer
 from .viewer_data import image_payload, match_records
 
@@ -219,7 +220,7 @@ def draw_images(
     *,
     image_dir: str | None = None,
     k: int = 20,
-    selection: Any = None,
+    selection: SelectionOptions | None = None,
     layout: str = "auto",
     overwrite: bool = False,
 ) -> list[Path]:

@@ -14,7 +14,7 @@
     "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd",
     "#e6550d", "#31a354", "#756bb1"];
   var MAX_GRAPH_PAIRS = 30;        // pairs drawn in the graph (the tables list every shown relation)
-  var MAX_GRAPH_FALSE_POSITIVES = 15;
+  var MAX_GRAPH_FALSE_POSITIVES = 10;
 
   var SGV = window.SGV = { M: null, pages: {}, waiting: {}, state: null, timing: {} };
 
