@@ -127,7 +127,7 @@ def test_filters_change_what_is_shown(browser, gt_viewer):
 
 
 def test_hover_highlights_the_objects_relations_and_nodes_do_not_overlap(browser, gt_viewer):
-    out, *_ = gt_viewer
+    out = gt_viewer[0]
     page = open_viewer(browser, out)
     rects = page.evaluate(
         "Array.from(document.querySelectorAll('#graph .node rect, #graph .pair rect')).map(function (r) {"
@@ -136,19 +136,27 @@ def test_hover_highlights_the_objects_relations_and_nodes_do_not_overlap(browser
     for i, a in enumerate(rects):
         for b in rects[i + 1:]:
             assert a[2] <= b[0] + 0.5 or b[2] <= a[0] + 0.5 or a[3] <= b[1] + 0.5 or b[3] <= a[1] + 0.5, (a, b)
+    # hover the node of a GT object: its GT relations and the predictions on it light up, nothing else
+    _, records, scenes, decisions = gt_viewer
+    rels = records[1].relations  # image 1: GT object 2 is in a relation, GT relation 2 is not about it
+    g = 2
+    assert g in rels[:, :2] and g not in rels[g, :2]
+    page.evaluate("document.querySelectorAll('#grid .card')[1].click()")
     node = page.evaluate(
-        "(function () { var g = document.querySelector('#graph .node'), b = g.getBoundingClientRect();"
-        " g.scrollIntoView({block: 'center', inline: 'center'}); b = g.getBoundingClientRect();"
-        " return {key: g.getAttribute('data-key'), x: (b.left + b.right) / 2, y: (b.top + b.bottom) / 2}; })()")
+        f"(function () {{ var g = document.querySelector('#graph .node[data-key=\"g{g}\"]');"
+        " g.scrollIntoView({block: 'center', inline: 'center'}); var b = g.getBoundingClientRect();"
+        " return {x: (b.left + b.right) / 2, y: (b.top + b.bottom) / 2}; })()")
     page.mouse_move(node["x"], node["y"])
-    state = page.evaluate(
-        "({hovering: document.getElementById('detail').classList.contains('hovering'),"
-        " hl: Array.from(document.querySelectorAll('#detail .item.hl')).map(function (e) {"
-        "   return e.getAttribute('data-ends'); }),"
-        " all: document.querySelectorAll('#detail .item').length})")
-    assert state["hovering"]
-    assert state["hl"] and all(node["key"] in ends.split(" ") for ends in state["hl"])
-    assert len(state["hl"]) < state["all"]
+    lit = ("(function (sel) { return Array.from(document.querySelectorAll(sel)).map(function (r, i) {"
+           " return r.classList.contains('hl') ? i : -1; }).filter(function (i) { return i >= 0; }); })")
+    assert page.evaluate("document.getElementById('detail').classList.contains('hovering')")
+    assert page.evaluate(lit + "('#gt-relations tbody tr')") == [
+        i for i, (s, o, _) in enumerate(rels) if g in (s, o)]
+    on_g = [r for r in range(20) if g in decisions[1].object_gt[scenes.images[1][1].rel_pair_idxs[r]]]
+    assert page.evaluate(lit + "('#relations tbody tr')") == on_g
+    assert page.evaluate(lit + "('#boxes .box')") == page.evaluate(
+        f"Array.from(document.querySelectorAll('#boxes .box')).map(function (b, i) {{"
+        f" return b.getAttribute('data-key') === 'g{g}' ? i : -1; }}).filter(function (i) {{ return i >= 0; }})")
     page.mouse_move(2, 2)
     assert not page.evaluate("document.getElementById('detail').classList.contains('hovering')")
 

@@ -249,7 +249,7 @@
       img.gt.rel.forEach(function (g, gi) {
         if (s.predicate > 0 && g[2] !== s.predicate) { return; }
         var st = g[3] >= 0 && g[3] < K ? "matched" : "missed";
-        addPair(gtNode(g[0]), gtNode(g[1]), st, M.predicate_classes[g[2]], "g" + gi);
+        addPair(gtNode(g[0]), gtNode(g[1]), st, M.predicate_classes[g[2]], "t" + gi);
       });
       var fps = 0;
       rows.forEach(function (r) {
@@ -354,6 +354,7 @@
     items.nodes.forEach(function (nd, i) { c[nd.key] = PALETTE[i % PALETTE.length]; });
     return c;
   }
+  // keys: "g<i>" GT object, "p<i>" / "o<i>" predicted object, "r<rank>" predicted relation, "t<i>" GT relation
   function hoverable(elem, ends) { elem.classList.add("item"); elem.setAttribute("data-ends", ends.join(" ")); }
   function highlight(key) {
     var root = $("detail");
@@ -517,13 +518,13 @@
       if (s.predicate > 0 && x[2] !== s.predicate) { return; }
       var st = x[3] >= 0 && x[3] < K ? "matched" : "missed";
       var tr = el("tr", { "class": "gt-row status-" + st });
-      hoverable(tr, ["g" + x[0], "g" + x[1], "g" + gi]);
+      hoverable(tr, ["g" + x[0], "g" + x[1], "t" + gi]);
       tr.appendChild(el("td", {}, x[0] + " " + M.object_classes[img.gt.obj[x[0]][4]]));
       tr.appendChild(el("td", {}, M.predicate_classes[x[2]]));
       tr.appendChild(el("td", {}, x[1] + " " + M.object_classes[img.gt.obj[x[1]][4]]));
       tr.appendChild(el("td", { "class": "status" }, st));
       tr.appendChild(el("td", { "class": "num" }, x[3] >= 0 ? String(x[3] + 1) : "\u2013"));
-      tr.addEventListener("mouseenter", function () { highlight("g" + gi); });
+      tr.addEventListener("mouseenter", function () { highlight("t" + gi); });
       tr.addEventListener("mouseleave", function () { highlight(null); });
       g.tBodies[0].appendChild(tr);
     });
@@ -595,7 +596,11 @@
   function update() {
     var s = SGV.state;
     loadPage(s.page, function (images) {
-      if (!images.length) { return; }
+      if (!images.length) {
+        $("detail-title").textContent = "This file holds no image.";
+        document.body.setAttribute("data-ready", "1");
+        return;
+      }
       s.image = Math.min(s.image, images.length - 1);
       writeState();
       $("page").value = String(s.page + 1);
