@@ -113,10 +113,17 @@
     var M = SGV.M, box = $("summary");
     clear(box);
     var model = M.model || {};
-    var parts = [M.num_images + " images", "mode " + M.mode, "dataset " + (M.dataset || "?")];
-    if (model.head) { parts.push("head " + model.head); }
-    if (model.weights_sha256) { parts.push("weights " + String(model.weights_sha256).slice(0, 12)); }
+    var parts = [M.num_images + " images", "mode " + M.mode, "dataset " + (M.dataset || "?"), "file " + M.source];
     box.appendChild(el("div", {}, parts.join(" \u00b7 ")));
+    var info = [];  // the file's model block: its short scalar entries, hashes shortened
+    Object.keys(model).forEach(function (key) {
+      var v = model[key];
+      if (v === null || typeof v === "object") { return; }
+      v = String(v);
+      if (/sha|hash/i.test(key) && v.length > 12) { v = v.slice(0, 12) + "\u2026"; }
+      if (v.length <= 80) { info.push(key + ": " + v); }
+    });
+    if (info.length) { box.appendChild(el("div", { "class": "muted" }, "model \u2014 " + info.join(" \u00b7 "))); }
     if (!M.has_gt) {
       box.appendChild(el("div", { "class": "muted" }, "No ground truth given: predictions only (pass --dataset-dir to compare)."));
       return;
