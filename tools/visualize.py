@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     gt.add_argument("--dataset-dir", help="dataset root: compare with its ground truth")
     gt.add_argument("--dataset-format", default="vg150", choices=["vg150", "oiv6"])
     gt.add_argument("--split", default="test", choices=["train", "val", "test"])
+    gt.add_argument("--num-val-im", type=int, default=5000,
+                    help="VG-150: the first N train-split images form val (DATASETS.NUM_VAL_IM; 0: train = all)")
     gt.add_argument("--iou-threshold", type=float, default=0.5, help="box IoU for a match (evaluator's default)")
     gt.add_argument("--zeroshot-triplets", help="file of zero-shot triplets for zR@K (default: "
                     "<dataset-dir>/zeroshot_triplets.npy when it exists)")
@@ -82,7 +84,8 @@ def main(argv=None) -> str:
             from sgg.data.catalog import load_class_names, load_dataset_split, load_zeroshot_triplets
 
             classes = load_class_names(args.dataset_dir, args.dataset_format)
-            records = load_dataset_split(args.dataset_dir, args.dataset_format, args.split)
+            records = load_dataset_split(args.dataset_dir, args.dataset_format, args.split,
+                                         num_val_im=args.num_val_im)
             zs_path = args.zeroshot_triplets or os.path.join(args.dataset_dir, "zeroshot_triplets.npy")
             zeroshot = load_zeroshot_triplets(zs_path) if args.zeroshot_triplets or os.path.isfile(zs_path) else None
             gt = GroundTruth(records, f"{os.path.basename(os.path.abspath(args.dataset_dir))} "
