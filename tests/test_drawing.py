@@ -225,3 +225,15 @@ def test_per_predicate_recall_plot(tmp_path):
     with pytest.raises(ValueError, match="pred_x.*not finite"):
         plot_per_predicate_recall({"pred_x": float("nan")}, tmp_path / "nan.png")
     assert not (tmp_path / "nan.png").exists()
+
+
+def test_zoom_window_shows_small_objects_larger():
+    from sgg.visualization.draw import zoom_window
+
+    assert zoom_window([[0, 0, 300, 200]], 320, 240) == (0.0, 0.0, 320.0, 240.0)  # covers most: no zoom
+    assert zoom_window([], 320, 240) == (0.0, 0.0, 320.0, 240.0)
+    x1, y1, x2, y2 = zoom_window([[250, 180, 270, 200], [280, 200, 300, 230]], 320, 240)
+    assert (x2 - x1) * (y2 - y1) < 0.5 * 320 * 240
+    assert x1 <= 250 and y1 <= 180 and x2 >= 300 and y2 >= 230  # every box inside, within the image
+    assert 0 <= x1 and 0 <= y1 and x2 <= 320 and y2 <= 240
+    assert 0.5 <= (x2 - x1) / (y2 - y1) <= 2.0

@@ -246,3 +246,24 @@ def test_26000_images_first_page_is_small_and_renders_fast(browser, tmp_path):
     (last_index, last) = read_js(out / f"data/page_{pages - 1:06d}.js", "SGV.page")
     assert last_index == pages - 1 and len(last) == n - (pages - 1) * size
     assert json.loads(open(out / "viewer.json").read())["num_images"] == n
+
+
+def test_image_zooms_to_small_objects_and_can_show_the_whole_image(browser, tmp_path):
+    _, scenes = make_scenes(1, seed=5)
+    entry = scenes.images[0][0]
+    for obj in entry["objects"]:  # every object in the top-left quarter of the image
+        obj["box"] = [v / 4 for v in obj["box"]]
+    out = build_viewer(scenes, tmp_path / "v", progress=False)
+    page = open_viewer(browser, out)
+    view = page.evaluate("document.getElementById('boxes').getAttribute('viewBox')").split()
+    x, y, w, h = map(float, view)
+    assert w * h < 0.5 * entry["width"] * entry["height"]
+    frames = page.evaluate("Array.from(document.querySelectorAll('#boxes rect.frame')).map(function (r) {"
+                           " return ['x', 'y', 'width', 'height'].map(function (a) {"
+                           "   return parseFloat(r.getAttribute(a)); }); })")
+    assert frames and all(fx >= x and fy >= y and fx + fw <= x + w + 1e-6 and fy + fh <= y + h + 1e-6
+                          for fx, fy, fw, fh in frames)
+    page.evaluate("document.getElementById('zoom-toggle').click()")
+    assert page.evaluate("document.getElementById('boxes').getAttribute('viewBox')") == \
+        f"0 0 {entry['width']} {entry['height']}"
+    assert "zoom=0" in page.evaluate("location.hash")

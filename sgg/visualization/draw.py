@@ -92,17 +92,20 @@ def _border_point(centre: np.ndarray, half: np.ndarray, towards: np.ndarray) -> 
     return centre + min(t, 1.0) * d
 
 
-def _place_labels(items: list[BoxItem], sizes_px: list[tuple[float, float]], width: int, height: int):
-    """Top-left corners (pixels) of the box labels: the first candidate spot overlapping no placed label."""
+def _place_labels(boxes: list[Sequence[float]], sizes_px: list[tuple[float, float]],
+                  window: tuple[float, float, float, float]) -> tuple[list[tuple[float, float]], float]:
+    """Top-left corners (pixels) of the box labels, each at the first candidate spot around its box
+    that overlaps no label placed before (else the least overlapping one), kept inside ``window``;
+    and the total overlap area left."""
+    left, top, right, bottom = window
     placed: list[tuple[float, float, float, float]] = []
-    corners = []
-    for item, (tw, th) in zip(items, sizes_px):
-        x1, y1, x2, y2 = item.box
+    corners, total = [], 0.0
+    for (x1, y1, x2, y2), (tw, th) in zip(boxes, sizes_px):
         candidates = [(x1, y1 - th), (x1, y1), (x1, y2), (x1, y2 - th), (x2 - tw, y1 - th), (x2 - tw, y2)]
         best, best_cost = None, None
         for cx, cy in candidates:
-            cx = min(max(cx, 0.0), max(width - tw, 0.0))
-            cy = min(max(cy, 0.0), max(height - th, 0.0))
+            cx = min(max(cx, left), max(right - tw, left))
+            cy = min(max(cy, top), max(bottom - th, top))
             cost = sum(
                 max(0.0, min(cx + tw, px + pw) - max(cx, px)) * max(0.0, min(cy + th, py + ph) - max(cy, py))
                 for px, py, pw, ph in placed
@@ -113,7 +116,31 @@ def _place_labels(items: list[BoxItem], sizes_px: list[tuple[float, float]], wid
                 break
         placed.append((best[0], best[1], tw, th))
         corners.append(best)
-    return corners
+        total += best_cost
+    return corners, total
+
+
+def zoom_window(boxes: list[Sequence[float]], width: int, height: int) -> tuple[float, float, float, float]:
+    """The part of the image to show: all of it, unless the boxes cover less than half of it; then
+    their union with a margin (at least a third of the image's shorter side, aspect ratio kept
+    between 1:2 and 2:1)."""
+    if not boxes:
+        return 0.0, 0.0, float(width), float(height)
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x1, y1 = b[:, 0].min(), b[:, 1].min()
+    x2, y2 = b[:, 2].max(), b[:, 3].max()
+    margin = max(0.15 * max(x2 - x1, y2 - y1), 0.06 * min(width, height))
+    x1, y1, x2, y2 = x1 - margin, y1 - margin, x2 + margin, y2 + margin
+    side = min(width, height) / 3
+    w, h = max(x2 - x1, side), max(y2 - y1, side)
+    w, h = max(w, h / 2), max(h, w / 2)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    w, h = min(w, width), min(h, height)
+    if w * h >= 0.5 * width * height:
+        return 0.0, 0.0, float(width), float(height)
+    x1 = min(max(cx - w / 2, 0.0), width - w)
+    y1 = min(max(cy - h / 2, 0.0), height - h)
+    return float(x1), float(y1), float(x1 + w), float(y1 + h)
 
 
 def render_picture(picture: Picture, out_path: str | os.PathLike, *, fontsize: float = 10.0, dpi: int = 100,
@@ -141,11 +168,14 @@ def render_picture(picture: Picture, out_path: str | os.PathLike, *, fontsize: f
         lo, hi = np.zeros(2), np.array([3.0, 1.0])
     graph_w, graph_h = hi - lo
     img_h, img_w = picture.pixels.shape[:2]
+    win = zoom_window([b.box for b in picture.boxes], img_w, img_h)
+    win_w, win_h = win[2] - win[0], win[3] - win[1]
+    zoomed = (win_w, win_h) != (img_w, img_h)
     panel_h = max(graph_h, 4.5)
-    shown_w = panel_h * img_w / img_h
+    shown_w = panel_h * win_w / win_h
     shown_h = panel_h
     if shown_w > 9.0:
-        shown_w, shown_h = 9.0, 9.0 * img_h / img_w
+        shown_w, shown_h = 9.0, 9.0 * win_h / win_w
     content_w = shown_w + graph_w + 3 * margin
     fig_w = max(content_w, text_size(picture.title, fontsize * 1.1)[0] + 2 * margin)
     x0 = (fig_w - content_w) / 2  # a title wider than the panels widens the figure; panels stay centred
@@ -157,19 +187,30 @@ def render_picture(picture: Picture, out_path: str | os.PathLike, *, fontsize: f
     # left: the image with its boxes, labels placed so that they do not cover each other
     ax_img = fig.add_axes(((x0 + margin) / fig_w, (bottom + (panel_h - shown_h) / 2) / fig_h, shown_w / fig_w, shown_h / fig_h))
     ax_img.imshow(picture.pixels, extent=(0, img_w, img_h, 0), aspect="auto", interpolation="antialiased")
-    ax_img.set_xlim(0, img_w)
-    ax_img.set_ylim(img_h, 0)
-    px_per_inch = img_h / shown_h
+    ax_img.set_xlim(win[0], win[2])
+    ax_img.set_ylim(win[3], win[1])
+    px_per_inch = win_h / shown_h
     label_font = fontsize * 0.9
-    label_sizes = [tuple(np.array(text_size(b.text, label_font, bold=True)) * px_per_inch + [6, 2]) for b in picture.boxes]
-    corners = _place_labels(picture.boxes, label_sizes, img_w, img_h)
-    for item, (cx, cy), (tw, th) in zip(picture.boxes, corners, label_sizes):
+
+    def sizes_of(texts):
+        return [tuple((np.array(text_size(t, label_font, bold=True)) + [0.08, 0.03]) * px_per_inch) for t in texts]
+
+    texts = [b.text for b in picture.boxes]
+    corners, clash = _place_labels([b.box for b in picture.boxes], sizes_of(texts), win)
+    if clash > 0:  # crowded: the number alone on the image (the graph's node has the class name)
+        texts = [t.split(" ")[0] for t in texts]
+        corners, _ = _place_labels([b.box for b in picture.boxes], sizes_of(texts), win)
+    for item, text, (cx, cy), (tw, th) in zip(picture.boxes, texts, corners, sizes_of(texts)):
         x1, y1, x2, y2 = item.box
         ax_img.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=item.colour, linewidth=2.2,
                                    linestyle="--" if item.dashed else "-"))
         ax_img.add_patch(Rectangle((cx, cy), tw, th, facecolor=item.colour, edgecolor="none", alpha=0.9))
-        ax_img.text(cx + 3, cy + th / 2, item.text, fontsize=label_font, color="white", va="center", ha="left",
-                    fontweight="bold")
+        ax_img.text(cx + 3 * px_per_inch / 72, cy + th / 2, text, fontsize=label_font, color="white", va="center",
+                    ha="left", fontweight="bold", clip_on=True)
+    if zoomed:
+        ax_img.text(0.0, -0.01, f"zoomed to the drawn objects: x {win[0]:.0f}-{win[2]:.0f}, y {win[1]:.0f}-"
+                    f"{win[3]:.0f} of {img_w}x{img_h} px", transform=ax_img.transAxes, ha="left", va="top",
+                    fontsize=fontsize * 0.8, color="dimgray")
     ax_img.set_axis_off()
 
     # right: the graph, one data unit = one inch

@@ -44,7 +44,7 @@
 
   // ------------------------------------------------------------------ state in the URL hash
   function readState() {
-    var M = SGV.M, s = { page: 0, image: 0, k: M.has_gt ? M.ks[0] : 0, score: 0, predicate: 0 };
+    var M = SGV.M, s = { page: 0, image: 0, k: M.has_gt ? M.ks[0] : 0, score: 0, predicate: 0, zoom: true };
     var q = location.hash.replace(/^#/, "").split("&");
     for (var i = 0; i < q.length; i++) {
       var kv = q[i].split("="), v = decodeURIComponent(kv[1] || "");
@@ -53,6 +53,7 @@
       else if (kv[0] === "k") { s.k = parseInt(v, 10) || 0; }
       else if (kv[0] === "score") { s.score = Math.min(1, Math.max(0, parseFloat(v) || 0)); }
       else if (kv[0] === "predicate") { s.predicate = Math.max(0, M.predicate_classes.indexOf(v)); }
+      else if (kv[0] === "zoom") { s.zoom = v !== "0"; }
     }
     s.page = Math.min(s.page, M.num_pages - 1);
     if (M.ks.indexOf(s.k) < 0 && !(s.k === 0 && !M.has_gt)) { s.k = M.has_gt ? M.ks[0] : 0; }
@@ -62,6 +63,7 @@
     var s = SGV.state, M = SGV.M;
     var h = "page=" + (s.page + 1) + "&image=" + s.image + "&k=" + s.k + "&score=" + s.score.toFixed(2);
     if (s.predicate > 0) { h += "&predicate=" + encodeURIComponent(M.predicate_classes[s.predicate]); }
+    if (!s.zoom) { h += "&zoom=0"; }
     try { history.replaceState(null, "", "#" + h); } catch (e) { /* some file:// setups refuse; harmless */ }
   }
 
@@ -377,17 +379,46 @@
     });
   }
 
+  function zoomWindow(boxes, W, H) {  // the rule of sgg.visualization.draw.zoom_window
+    if (!boxes.length) { return [0, 0, W, H]; }
+    var x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+    boxes.forEach(function (b) { x1 = Math.min(x1, b[0]); y1 = Math.min(y1, b[1]); x2 = Math.max(x2, b[2]); y2 = Math.max(y2, b[3]); });
+    var m = Math.max(0.15 * Math.max(x2 - x1, y2 - y1), 0.06 * Math.min(W, H));
+    x1 -= m; y1 -= m; x2 += m; y2 += m;
+    var side = Math.min(W, H) / 3, w = Math.max(x2 - x1, side), h = Math.max(y2 - y1, side);
+    w = Math.max(w, h / 2); h = Math.max(h, w / 2);
+    var cx = (x1 + x2) / 2, cy = (y1 + y2) / 2;
+    w = Math.min(w, W); h = Math.min(h, H);
+    if (w * h >= 0.5 * W * H) { return [0, 0, W, H]; }
+    x1 = Math.min(Math.max(cx - w / 2, 0), W - w); y1 = Math.min(Math.max(cy - h / 2, 0), H - h);
+    return [x1, y1, x1 + w, y1 + h];
+  }
+
   function renderImagePanel(img, items, colour) {
-    var im = $("detail-img"), svg = $("boxes");
+    var im = $("detail-img"), svg = $("boxes"), panel = $("image-panel"), note = $("zoom-note");
+    var full = [0, 0, img.w, img.h], win = zoomWindow(items.nodes.map(function (n) { return n.box; }), img.w, img.h);
+    var zoomable = win.join() !== full.join();
+    if (!SGV.state.zoom) { win = full; }
+    var ww = win[2] - win[0], wh = win[3] - win[1], W = panel.clientWidth || 520, k = W / ww;
+    panel.style.height = Math.round(wh * k) + "px";
     im.classList.remove("missing");
     im.onerror = function () { im.classList.add("missing"); };
     if (img.src) { im.src = img.src; } else { im.removeAttribute("src"); im.classList.add("missing"); }
-    im.width = img.w; im.height = img.h;
-    im.style.aspectRatio = img.w + " / " + img.h;
+    im.style.width = (img.w * k) + "px"; im.style.height = (img.h * k) + "px";
+    im.style.left = (-win[0] * k) + "px"; im.style.top = (-win[1] * k) + "px";
     clear(svg);
-    svg.setAttribute("viewBox", "0 0 " + img.w + " " + img.h);
+    svg.setAttribute("viewBox", win.slice(0, 2).concat([ww, wh]).join(" "));
     svg.setAttribute("preserveAspectRatio", "none");
-    var scale = img.w / Math.max(1, $("image-panel").clientWidth || 520);
+    clear(note);
+    if (zoomable) {
+      note.appendChild(document.createTextNode(SGV.state.zoom
+        ? "zoomed to the shown objects (x " + Math.round(win[0]) + "\u2013" + Math.round(win[2]) + ", y " + Math.round(win[1]) +
+          "\u2013" + Math.round(win[3]) + " of " + img.w + "\u00d7" + img.h + ") \u00b7 " : "whole image \u00b7 "));
+      var link = el("a", { href: "#", id: "zoom-toggle" }, SGV.state.zoom ? "show the whole image" : "zoom to the objects");
+      link.onclick = function (ev) { ev.preventDefault(); SGV.state.zoom = !SGV.state.zoom; update(); };
+      note.appendChild(link);
+    }
+    var scale = 1 / k;  // image pixels per screen pixel
     var font = 12 * scale, idOnly = items.nodes.length > 8;  // many boxes: the number only (names in the graph)
     items.nodes.forEach(function (nd) {
       var b = nd.box, g = sv("g", { "class": "box" + (nd.dashed ? " dashed" : ""), "data-key": nd.key });
@@ -396,8 +427,8 @@
       var text = idOnly ? nd.label.split(" ")[0] : nd.label;
       g.appendChild(sv("title", {}, nd.label));
       var tw = textWidth(text, 12) * scale + 6 * scale, th = font * 1.35;
-      var ty = b[1] - th >= 0 ? b[1] - th : b[1];
-      var tx = Math.min(b[0], img.w - tw);
+      var ty = b[1] - th >= win[1] ? b[1] - th : b[1];
+      var tx = Math.max(win[0], Math.min(b[0], win[2] - tw));
       g.appendChild(sv("rect", { x: tx, y: ty, width: tw, height: th, fill: colour[nd.key], opacity: 0.9 }));
       g.appendChild(sv("text", { x: tx + 3 * scale, y: ty + th * 0.75, "font-size": font }, text));
       g.addEventListener("mouseenter", function () { highlight(nd.key); });
