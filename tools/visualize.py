@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--title", help="page title (default: head, mode, dataset)")
     view.add_argument("--no-viewer", action="store_true", help="only write the --draw pictures")
     view.add_argument("--screenshot", metavar="PNG", help="also save a screenshot of the viewer (needs Chromium)")
+    view.add_argument("--screenshot-view", default="", metavar="STATE",
+                      help="what the screenshot shows, as in the viewer's URL, e.g. 'page=2&image=3&k=50'")
     draw = ap.add_argument_group("drawings")
     draw.add_argument("--draw", nargs="+", default=[], metavar="IMAGE", help="file names (or base names) to draw")
     draw.add_argument("--k", type=int, default=20, help="K of the ground-truth comparison drawing")
@@ -99,7 +101,9 @@ def main(argv=None) -> str:
                 from sgg.visualization.chromium import ChromiumSession
 
                 with ChromiumSession() as browser:
-                    page = browser.open((out / "index.html").resolve().as_uri(), width=1500, height=1000)
+                    url = (out / "index.html").resolve().as_uri()
+                    page = browser.open(url + ("#" + args.screenshot_view if args.screenshot_view else ""),
+                                        width=1500, height=1000)
                     page.wait_for("document.body.dataset.ready === '1'")
                     page.screenshot(args.screenshot, overwrite=args.overwrite)
                 print(f"wrote {args.screenshot}")

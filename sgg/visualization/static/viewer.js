@@ -225,6 +225,13 @@
       card.onclick = function () { s.image = i; update(); };
       grid.appendChild(card);
     });
+    var sel = grid.children[s.image];  // keep the selected card in view inside the grid
+    if (sel) {
+      var top = sel.offsetTop - grid.offsetTop;
+      if (top < grid.scrollTop || top + sel.offsetHeight > grid.scrollTop + grid.clientHeight) {
+        grid.scrollTop = Math.max(0, top - 8);
+      }
+    }
   }
 
   // ------------------------------------------------------------------ graph items of one image
