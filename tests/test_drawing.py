@@ -237,3 +237,19 @@ def test_zoom_window_shows_small_objects_larger():
     assert x1 <= 250 and y1 <= 180 and x2 >= 300 and y2 >= 230  # every box inside, within the image
     assert 0 <= x1 and 0 <= y1 and x2 <= 320 and y2 <= 240
     assert 0.5 <= (x2 - x1) / (y2 - y1) <= 2.0
+
+
+def test_dot_routes_every_edge_from_border_to_border():
+    if shutil.which("dot") is None:
+        pytest.skip("graphviz's dot program is not installed")
+    from sgg.visualization.layout import graph_layout_with_routes
+
+    sizes = {"a": (1.0, 0.3), "b": (0.6, 0.3), "c": (1.2, 0.3)}
+    edges = [("a", "b"), ("b", "c"), ("a", "c")]
+    pos, routes = graph_layout_with_routes(sizes, edges, method="dot", pad=0.05)
+    assert set(routes) == set(edges)
+    for (u, v), points in routes.items():
+        assert len(points) >= 4 and (len(points) - 1) % 3 == 0  # cubic Bezier control points
+        for end, node in ((points[0], u), (points[-1], v)):  # ends on the node's padded rectangle
+            gap = np.abs(end - np.array(pos[node])) - (np.array(sizes[node]) / 2 + 0.05)
+            assert gap.max() == pytest.approx(0.0, abs=0.02)

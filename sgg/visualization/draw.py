@@ -25,7 +25,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import FancyBboxPatch, Rectangle
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
+from matplotlib.path import Path as MplPath
 
 from sgg.evaluation.decisions import TripletDecisions
 from sgg.export.graph import as_image_entry
@@ -33,7 +34,7 @@ from sgg.export.plots import save_figure
 from sgg.export.scene_graph_json import ImageInfo
 from sgg.structures.scene_graph import SceneGraphPrediction, SceneGraphRecord
 
-from .layout import graph_layout, text_size
+from .layout import graph_layout_with_routes, text_size
 from .select import DrawSelection, SelectionOptions, select_for_drawing
 
 __all__ = ["STATUS_COLOURS", "draw_gt_comparison", "draw_scene_graph", "render_picture"]
@@ -66,6 +67,7 @@ class Picture:
     title: str
     legend: list[tuple[str, str]] = field(default_factory=list)  # (status, text)
     empty_note: str = "nothing to draw"  # shown in place of the graph when it has no node
+    dashed_nodes: set = field(default_factory=set)  # object nodes drawn with a dashed outline
 
 
 def _image_array(image: Any) -> np.ndarray:
@@ -90,6 +92,19 @@ def _border_point(centre: np.ndarray, half: np.ndarray, towards: np.ndarray) -> 
     with np.errstate(divide="ignore"):
         t = np.min(np.where(np.abs(d) > 1e-12, half / np.abs(d), np.inf))
     return centre + min(t, 1.0) * d
+
+
+def _edge_path(pos, sizes, route: np.ndarray | None, a, b) -> MplPath:
+    """Edge a -> b from border to border: dot's route (cubic Bezier control points, which end on the
+    padded rectangles) joined to the drawn borders, or a straight segment."""
+    pa, pb = np.array(pos[a]), np.array(pos[b])
+    ha, hb = np.array(sizes[a]) / 2, np.array(sizes[b]) / 2
+    if route is None or len(route) < 4 or (len(route) - 1) % 3:
+        return MplPath([_border_point(pa, ha, pb), _border_point(pb, hb, pa)])
+    start, end = _border_point(pa, ha, route[0]), _border_point(pb, hb, route[-1])
+    verts = [start, *route, end]
+    codes = [MplPath.MOVETO, MplPath.LINETO] + [MplPath.CURVE4] * (len(route) - 1) + [MplPath.LINETO]
+    return MplPath(verts, codes)
 
 
 def _place_labels(boxes: list[Sequence[float]], sizes_px: list[tuple[float, float]],
@@ -157,13 +172,15 @@ def render_picture(picture: Picture, out_path: str | os.PathLike, *, fontsize: f
     edges = []
     for key, (_, s, o, _) in picture.relations.items():
         edges += [(("o", s), ("r", key)), (("r", key), ("o", o))]
-    pos = graph_layout(sizes, edges, method=layout)
+    pos, routes = graph_layout_with_routes(sizes, edges, method=layout)
 
     margin, title_h = 0.25, 0.35 * (picture.title.count("\n") + 1) + 0.15
     legend_h = 0.35 if picture.legend else 0.0
     if pos:
-        lo = np.min([np.array(pos[k]) - np.array(sizes[k]) / 2 for k in pos], axis=0) - 0.1
-        hi = np.max([np.array(pos[k]) + np.array(sizes[k]) / 2 for k in pos], axis=0) + 0.1
+        corners = [np.array(pos[k]) - np.array(sizes[k]) / 2 for k in pos]
+        corners += [np.array(pos[k]) + np.array(sizes[k]) / 2 for k in pos]
+        corners += [p for route in routes.values() for p in route]  # dot's curved edges stay in the picture
+        lo, hi = np.min(corners, axis=0) - 0.1, np.max(corners, axis=0) + 0.1
     else:
         lo, hi = np.zeros(2), np.array([3.0, 1.0])
     graph_w, graph_h = hi - lo
@@ -227,17 +244,15 @@ def render_picture(picture: Picture, out_path: str | os.PathLike, *, fontsize: f
         colour = STATUS_COLOURS.get(status, "#555555")
         style = _STATUS_STYLE.get(status, "-")
         for a, b, arrow in ((("o", s), r, False), (r, ("o", o), True)):
-            pa, pb = np.array(pos[a]), np.array(pos[b])
-            start = _border_point(pa, np.array(sizes[a]) / 2, pb)
-            end = _border_point(pb, np.array(sizes[b]) / 2, pa)
-            ax.annotate("", xy=end, xytext=start, zorder=1, arrowprops={
-                "arrowstyle": "-|>" if arrow else "-", "color": colour, "linewidth": 1.4, "linestyle": style,
-                "shrinkA": 0, "shrinkB": 0, "mutation_scale": 12})
+            ax.add_patch(FancyArrowPatch(
+                path=_edge_path(pos, sizes, routes.get((a, b)), a, b), arrowstyle="-|>" if arrow else "-",
+                color=colour, linewidth=1.4, linestyle=style, shrinkA=0, shrinkB=0, mutation_scale=12, zorder=1))
     for key, (text, colour) in picture.nodes.items():
         (x, y), (w, h) = pos[("o", key)], sizes[("o", key)]
         ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.06",
                                     facecolor=(*colour[:3], 0.25) if not isinstance(colour, str) else colour,
-                                    edgecolor=colour, linewidth=2.0, zorder=2))
+                                    edgecolor=colour, linewidth=2.0, zorder=2,
+                                    linestyle="--" if key in picture.dashed_nodes else "-"))
         ax.text(x, y, text, fontsize=fontsize, ha="center", va="center", zorder=3)
     for key, (text, _, _, status) in picture.relations.items():
         (x, y), (w, h) = pos[("r", key)], sizes[("r", key)]
@@ -376,7 +391,8 @@ def comparison_picture(
         ("missed", f"missed GT ({n_gt - n_match})"),
         ("false_positive", f"false positives in top {k} ({len(fp_rows)}, {len(shown_fp)} drawn)"),
     ]
-    return Picture(pixels, boxes, nodes, relations, title, legend)
+    return Picture(pixels, boxes, nodes, relations, title, legend,
+                   dashed_nodes={key for key in nodes if key[0] == "p"})
 
 
 def draw_gt_comparison(

@@ -21,12 +21,20 @@ from functools import lru_cache
 import networkx as nx
 import numpy as np
 
-__all__ = ["LAYOUT_METHODS", "graph_layout", "overlapping_pairs", "remove_overlaps", "text_size"]
+__all__ = [
+    "LAYOUT_METHODS",
+    "graph_layout",
+    "graph_layout_with_routes",
+    "overlapping_pairs",
+    "remove_overlaps",
+    "text_size",
+]
 
 LAYOUT_METHODS = ("auto", "networkx", "dot")
 
 Size = tuple[float, float]
 Positions = dict[Hashable, tuple[float, float]]
+Routes = dict[tuple[Hashable, Hashable], np.ndarray]
 
 
 @lru_cache(maxsize=4096)
@@ -101,12 +109,13 @@ def remove_overlaps(pos: Mapping[Hashable, Iterable[float]], sizes: Mapping[Hash
 
 
 def _dot_layout(sizes: Mapping[Hashable, Size], edges: list[tuple[Hashable, Hashable]],
-                pad: float) -> Positions:
+                pad: float) -> tuple[Positions, Routes]:
     names = {k: f"n{i}" for i, k in enumerate(sizes)}
     lines = [
         "digraph G {",
-        f'  graph [rankdir=TB, nodesep={max(pad * 2, 0.1):.3f}, ranksep=0.3];',
+        f'  graph [rankdir=TB, nodesep={max(pad * 2, 0.1):.3f}, ranksep=0.3, splines=true];',
         "  node [shape=box, fixedsize=true, label=\"\"];",
+        "  edge [arrowhead=none];",  # the drawing adds its own arrowheads at the node borders
     ]
     for k, (w, h) in sizes.items():
         lines.append(f'  {names[k]} [width={w + 2 * pad:.4f}, height={h + 2 * pad:.4f}];')
@@ -119,14 +128,19 @@ def _dot_layout(sizes: Mapping[Hashable, Size], edges: list[tuple[Hashable, Hash
         raise RuntimeError(f"graphviz dot failed ({result.returncode}): {result.stderr.strip()[:300]}")
     back = {v: k for k, v in names.items()}
     pos: Positions = {}
+    routes: Routes = {}
     for line in result.stdout.splitlines():
         parts = line.split()
         if parts and parts[0] == "node":
             pos[back[parts[1]]] = (float(parts[2]), float(parts[3]))
+        elif parts and parts[0] == "edge":
+            n = int(parts[3])
+            points = np.array(parts[4:4 + 2 * n], dtype=np.float64).reshape(n, 2)
+            routes[(back[parts[1]], back[parts[2]])] = points  # cubic Bezier control points, 1 + 3k of them
     missing = set(sizes) - set(pos)
     if missing:
         raise RuntimeError(f"graphviz dot returned no position for {len(missing)} node(s)")
-    return pos
+    return pos, routes
 
 
 def _networkx_layout(sizes: Mapping[Hashable, Size], edges: list[tuple[Hashable, Hashable]]) -> Positions:
@@ -153,6 +167,13 @@ def graph_layout(sizes: Mapping[Hashable, Size], edges: Iterable[tuple[Hashable,
     No two rectangles grown by ``pad`` overlap in the result. ``method`` is ``"auto"``,
     ``"networkx"`` or ``"dot"`` (module docstring); ``"dot"`` without graphviz is an error.
     """
+    return graph_layout_with_routes(sizes, edges, method, pad)[0]
+
+
+def graph_layout_with_routes(sizes: Mapping[Hashable, Size], edges: Iterable[tuple[Hashable, Hashable]],
+                             method: str = "auto", pad: float = 0.08) -> tuple[Positions, Routes]:
+    """:func:`graph_layout` plus, with ``dot``, each edge's route around the nodes as cubic Bezier
+    control points (inches; empty with networkx, whose edges are straight lines)."""
     if method not in LAYOUT_METHODS:
         raise ValueError(f"layout method: expected one of {LAYOUT_METHODS}, got {method!r}")
     edges = [(u, v) for u, v in edges]
@@ -160,9 +181,12 @@ def graph_layout(sizes: Mapping[Hashable, Size], edges: Iterable[tuple[Hashable,
     if unknown:
         raise ValueError(f"edges name nodes without a size: {sorted(map(str, unknown))[:5]}")
     if not sizes:
-        return {}
+        return {}, {}
     if method == "dot" and not shutil.which("dot"):
         raise RuntimeError("layout method 'dot' needs graphviz's dot program on PATH (apt install graphviz)")
-    use_dot = method == "dot" or (method == "auto" and shutil.which("dot") is not None)
-    pos = _dot_layout(sizes, edges, pad) if use_dot else _networkx_layout(sizes, edges)
-    return remove_overlaps(pos, sizes, pad=pad)
+    if method == "dot" or (method == "auto" and shutil.which("dot") is not None):
+        pos, routes = _dot_layout(sizes, edges, pad)
+        if overlapping_pairs(pos, sizes, pad=pad * 0.99):  # dot keeps nodes apart; were it not to, fix it
+            return remove_overlaps(pos, sizes, pad=pad), {}
+        return pos, routes
+    return remove_overlaps(_networkx_layout(sizes, edges), sizes, pad=pad), {}
