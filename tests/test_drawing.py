@@ -253,3 +253,15 @@ def test_dot_routes_every_edge_from_border_to_border():
         for end, node in ((points[0], u), (points[-1], v)):  # ends on the node's padded rectangle
             gap = np.abs(end - np.array(pos[node])) - (np.array(sizes[node]) / 2 + 0.05)
             assert gap.max() == pytest.approx(0.0, abs=0.02)
+
+
+def test_text_size_is_the_width_matplotlib_draws():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(dpi=100)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    for text, bold in (("13 blue_star", True), ("same colour as", False)):
+        drawn = fig.text(0, 0, text, fontsize=9, fontweight="bold" if bold else "normal")
+        width = drawn.get_window_extent(renderer).width / 100
+        assert text_size(text, 9, bold=bold, dpi=100)[0] == pytest.approx(width, abs=0.011)  # one pixel

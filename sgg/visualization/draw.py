@@ -164,10 +164,10 @@ def render_picture(picture: Picture, out_path: str | os.PathLike, *, fontsize: f
     rel_font = fontsize * 0.9
     sizes: dict[Any, tuple[float, float]] = {}
     for key, (text, _) in picture.nodes.items():
-        w, h = text_size(text, fontsize)
+        w, h = text_size(text, fontsize, dpi=dpi)
         sizes[("o", key)] = (w + 2 * _PAD, h + 2 * _PAD)
     for key, (text, _, _, _) in picture.relations.items():
-        w, h = text_size(text, rel_font)
+        w, h = text_size(text, rel_font, dpi=dpi)
         sizes[("r", key)] = (w + 2 * _PAD, h + 2 * _PAD)
     edges = []
     for key, (_, s, o, _) in picture.relations.items():
@@ -194,7 +194,7 @@ def render_picture(picture: Picture, out_path: str | os.PathLike, *, fontsize: f
     if shown_w > 9.0:
         shown_w, shown_h = 9.0, 9.0 * win_h / win_w
     content_w = shown_w + graph_w + 3 * margin
-    fig_w = max(content_w, text_size(picture.title, fontsize * 1.1)[0] + 2 * margin)
+    fig_w = max(content_w, text_size(picture.title, fontsize * 1.1, dpi=dpi)[0] + 2 * margin)
     x0 = (fig_w - content_w) / 2  # a title wider than the panels widens the figure; panels stay centred
     fig_h = panel_h + title_h + legend_h + 2 * margin
     fig = Figure(figsize=(fig_w, fig_h), dpi=dpi)
@@ -210,7 +210,7 @@ def render_picture(picture: Picture, out_path: str | os.PathLike, *, fontsize: f
     label_font = fontsize * 0.9
 
     def sizes_of(texts):
-        return [tuple((np.array(text_size(t, label_font, bold=True)) + [0.08, 0.03]) * px_per_inch) for t in texts]
+        return [tuple((np.array(text_size(t, label_font, bold=True, dpi=dpi)) + [0.08, 0.03]) * px_per_inch) for t in texts]
 
     texts = [b.text for b in picture.boxes]
     corners, clash = _place_labels([b.box for b in picture.boxes], sizes_of(texts), win)

@@ -37,22 +37,25 @@ Positions = dict[Hashable, tuple[float, float]]
 Routes = dict[tuple[Hashable, Hashable], np.ndarray]
 
 
+@lru_cache(maxsize=8)
+def _renderer(dpi: float):
+    from matplotlib.backends.backend_agg import RendererAgg
+
+    return RendererAgg(10, 10, dpi)
+
+
 @lru_cache(maxsize=4096)
-def text_size(text: str, fontsize: float, bold: bool = False) -> Size:
-    """(width, height) in inches of ``text`` (lines split on ``\\n``) in matplotlib's default font."""
+def text_size(text: str, fontsize: float, bold: bool = False, dpi: float = 100.0) -> Size:
+    """(width, height) in inches of ``text`` (lines split on ``\\n``) as matplotlib's Agg renderer draws it
+    at ``dpi`` in the default font (glyph hinting makes widths depend a little on the resolution)."""
     from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextPath
 
-    prop = FontProperties(weight="bold" if bold else "normal")
-
+    prop = FontProperties(size=fontsize, weight="bold" if bold else "normal")
     lines = text.split("\n") or [""]
-    width = 0.0
-    for line in lines:
-        if line:
-            extent = TextPath((0, 0), line, size=fontsize, prop=prop).get_extents()
-            width = max(width, extent.width)
-    line_height = 1.25 * fontsize
-    return width / 72.0, len(lines) * line_height / 72.0
+    width = max((_renderer(dpi).get_text_width_height_descent(line, prop, ismath=False)[0]
+                 for line in lines if line), default=0.0)
+    line_height = 1.25 * fontsize / 72.0
+    return width / dpi, len(lines) * line_height
 
 
 def overlapping_pairs(pos: Mapping[Hashable, Iterable[float]], sizes: Mapping[Hashable, Size],
