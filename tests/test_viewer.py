@@ -188,3 +188,21 @@ def test_static_files_load_nothing_from_outside():
         text = static.joinpath(name).read_text(encoding="utf-8")
         assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text), name  # no network resource
         assert not re.search(r"\bfetch\(", text) and "XMLHttpRequest" not in text and "innerHTML" not in text
+
+
+def test_hdf5_export_reads_like_the_json_one(tmp_path):
+    from sgg.export.hdf5_io import HDF5PredictionWriter
+
+    records, scenes = make_scenes(2)
+    json_path = write_scene_graphs(tmp_path / "p.json", [(r, p) for r, (_, p) in zip(records, scenes.images)],
+                                   object_classes=OBJECTS, predicate_classes=PREDICATES, mode="sgdet",
+                                   dataset="toy_test", full_scores=True)
+    with HDF5PredictionWriter(str(tmp_path / "p.h5"), object_classes=OBJECTS, predicate_classes=PREDICATES,
+                              mode="sgdet", dataset="toy_test", model_meta={"head": "Synthetic"}) as writer:
+        for rec, (_, pred) in zip(records, scenes.images):
+            writer.add(rec, pred)
+    from_json, from_h5 = load_scene_graphs(json_path), load_scene_graphs(tmp_path / "p.h5")
+    assert from_h5.mode == "sgdet" and from_h5.names() == from_json.names()
+    for (a, _), (b, _) in zip(from_json.images, from_h5.images):
+        assert [r["predicate_id"] for r in a["relations"]] == [r["predicate_id"] for r in b["relations"]]
+        np.testing.assert_allclose([o["box"] for o in a["objects"]], [o["box"] for o in b["objects"]], atol=1e-4)
