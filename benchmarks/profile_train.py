@@ -66,7 +66,7 @@ class _AnyKey(dict):
 class Worker:
     """Builds the demo's stages from the checkout on ``sys.path`` and times blocks of iterations."""
 
-    def __init__(self, data: str, detector: str, workdir: str, warmup: int) -> None:
+    def __init__(self, data: str, detector: str, workdir: str, warmup: int, opts: List[str]) -> None:
         import torch  # noqa: F401  (imported after sys.path is set)
 
         from sgg.engine.demo_pipeline import DemoPipeline, DemoSettings
@@ -77,7 +77,7 @@ class Worker:
         link = os.path.join(workdir, "datasets", "toy")
         if not os.path.exists(link):
             os.symlink(os.path.abspath(data), link)
-        self.pipeline = DemoPipeline(DemoSettings(out=workdir), printer=lambda *a, **k: None)
+        self.pipeline = DemoPipeline(DemoSettings(out=workdir, extra_opts=list(opts)), printer=lambda *a, **k: None)
         self.train_cfgs: Dict[str, Any] = {}
         self.eval_cfgs: Dict[str, Any] = {}
         self._capture_configs()
@@ -204,7 +204,7 @@ def worker_main(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="profile_train_") as tmp:
         with contextlib.redirect_stdout(sys.stderr):
-            w = Worker(args.data, args.detector, tmp, args.warmup)
+            w = Worker(args.data, args.detector, tmp, args.warmup, json.loads(args.worker_opts))
         reply = {"ready": True, "sgg": __import__("sgg").__file__, "threads": torch.get_num_threads(),
                  "interop_threads": torch.get_num_interop_threads()}
         print(MARK + json.dumps(reply), flush=True)
@@ -222,11 +222,12 @@ def worker_main(args: argparse.Namespace) -> None:
 class WorkerProcess:
     """A worker child process for one checkout."""
 
-    def __init__(self, name: str, root: str, args: argparse.Namespace) -> None:
+    def __init__(self, name: str, root: str, args: argparse.Namespace, opts: List[str]) -> None:
         self.name = name
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", root, "--data", args.data,
-               "--detector", args.detector, "--warmup", str(args.warmup), "--threads", str(args.threads)]
-        env = dict(os.environ, PYTHONPATH=root)
+               "--detector", args.detector, "--warmup", str(args.warmup), "--threads", str(args.threads),
+               "--worker-opts", json.dumps(opts)]
+        env = dict(os.environ, PYTHONPATH=root, KINETO_LOG_LEVEL=os.environ.get("KINETO_LOG_LEVEL", "5"))
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                                      cwd=root)
         self.info = self._read()
@@ -352,7 +353,12 @@ def main(argv=None) -> str:
     p.add_argument("--compare-ref", metavar="REV", help="also run this git revision, interleaved")
     p.add_argument("--ref-dir", metavar="DIR", help="an existing checkout to compare with (instead of REV)")
     p.add_argument("--json", metavar="FILE", help="also write every figure to this JSON file")
+    p.add_argument("--ref-opts", default="", metavar="'KEY VALUE ...'",
+                   help="config overrides of the reference's demo steps (e.g. to measure one setting: "
+                        "--ref-dir . --ref-opts 'MODEL.DETECTOR.CHANNELS_LAST False')")
+    p.add_argument("--new-opts", default="", metavar="'KEY VALUE ...'", help="config overrides of this checkout's")
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--worker-opts", default="[]", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         worker_main(args)
@@ -377,7 +383,8 @@ def main(argv=None) -> str:
             )
         roots["new" if roots else "this checkout"] = REPO
         names = list(roots)
-        workers = {n: WorkerProcess(n, r, args) for n, r in roots.items()}
+        opts = {n: (args.new_opts if n in ("new", "this checkout") else args.ref_opts).split() for n in names}
+        workers = {n: WorkerProcess(n, r, args, opts[n]) for n, r in roots.items()}
         results: Dict[str, Dict[str, Any]] = {n: {s: {"blocks": []} for s in stages} for n in names}
         try:
             for r in range(args.rounds):
@@ -400,7 +407,8 @@ def main(argv=None) -> str:
     table = format_table(stages, results, names, args.top)
     text = (table + "\n\n" + f"Machine: {machine_line(threads)}. {args.rounds} rounds x {args.iters} "
             f"iterations per stage" + (" (checkouts alternating)" if len(names) == 2 else "") +
-            f"; top operators from {args.profile_iters} iterations under torch.profiler.")
+            f"; top operators from {args.profile_iters} iterations under torch.profiler."
+            + "".join(f" {n} overrides: {' '.join(o)}." for n, o in opts.items() if o))
     print(text)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
