@@ -147,33 +147,35 @@ class Worker:
         from sgg.utils.events import EventStorage
 
         trainer = self._trainer(stage)
-        times, data = [], []
+        times, data, cpu = [], [], []
         with EventStorage(self._pos[stage]) as storage:
             trainer.storage = storage
             for _ in range(iters):
                 trainer.iter = storage.iter = self._pos[stage]
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 trainer.run_step()
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
                 data.append(storage.history("data_time").latest())
                 self._pos[stage] += 1
-        return {"times": times, "data": data, "images": int(trainer.cfg.SOLVER.IMS_PER_BATCH)}
+        return {"times": times, "data": data, "cpu": cpu, "images": int(trainer.cfg.SOLVER.IMS_PER_BATCH)}
 
     def _infer_block(self, stage: str, iters: int) -> Dict[str, List[float]]:
         import torch
 
         model = self._model(stage)
-        times, data, images = [], [], 0
+        times, data, cpu, images = [], [], [], 0
         with torch.no_grad():
             for _ in range(iters):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 batch = self._next_test_batch(stage)
                 t1 = time.perf_counter()
                 model(batch)
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
                 data.append(t1 - t0)
                 images += len(batch)
-        return {"times": times, "data": data, "images": images / max(iters, 1)}
+        return {"times": times, "data": data, "cpu": cpu, "images": images / max(iters, 1)}
 
     def run(self, stage: str, iters: int, profile: bool = False, top: int = 12) -> Dict[str, Any]:
         block = self._train_block if stage in TRAIN_STAGES else self._infer_block
@@ -279,6 +281,7 @@ def summarize(blocks: List[Dict[str, Any]]) -> Dict[str, float]:
     data = [d for b in blocks for d in b["data"]]
     return {
         "s_iter": _mean(times),
+        "cpu_s_iter": _mean([c for b in blocks for c in b.get("cpu", [])]),
         "median": statistics.median(times) if times else float("nan"),
         "data_ms": 1e3 * _mean(data),
         "compute_ms": 1e3 * (_mean(times) - _mean(data)),
@@ -311,6 +314,7 @@ def format_table(stages, results: Dict[str, Dict[str, Any]], names: List[str], t
             rr = [a / b for a, b in zip(sums[0]["round_means"], sums[1]["round_means"])]
             lines[-1] = lines[-1][:-2] + f" (rounds {min(rr):.2f}-{max(rr):.2f}) |"
         row("", "iterations / s", [1.0 / s["s_iter"] for s in sums], ".2f", ratio=False)
+        row("", "process CPU s / iter (all threads)", [s["cpu_s_iter"] for s in sums], ".3f")
         row("", "data loading ms / iter", [s["data_ms"] for s in sums], ".1f")
         row("", "compute ms / iter", [s["compute_ms"] for s in sums], ".1f")
         prof = [p.get("profile") for p in per]
