@@ -58,18 +58,20 @@ ONE_MODEL_NOTE = (
 )
 
 
-#: Seconds per unit of work of each step on a quiet 2-core x86_64 VM (AMD EPYC with AVX512-BF16), used
-#: for the expected times printed at the start: per image for data and evaluation, per training
-#: image for the detector and Motifs (fp32 and bfloat16 mixed precision).
+#: Seconds per unit of work of each step on a quiet 2-core x86_64 VM (AMD EPYC, AVX512-BF16), used for the
+#: expected times printed at the start: per image for data and evaluation, per training image for the
+#: detector and Motifs, in float32 and in bfloat16 mixed precision. Derived from the README's timed
+#: run of the reference revision (detector 0.263 s, Motifs 0.077 s per training image in float32)
+#: and the speed-ups that ``benchmarks/profile_train.py --compare-ref`` measured for this revision.
 STEP_COSTS = {
-    "data": 0.012,
-    "detector": {"fp32": 0.26, "amp": 0.11},
+    "data": 0.011,
+    "detector": {"fp32": 0.20, "amp": 0.125},
     "eval_detector": 0.10,
-    "motifs": {"fp32": 0.077, "amp": 0.035},
-    "eval_predcls": 0.08,
-    "eval_sgcls": 0.08,
+    "motifs": {"fp32": 0.070, "amp": 0.047},
+    "eval_predcls": 0.083,
+    "eval_sgcls": 0.083,
     "eval_sgdet": 0.22,
-    "frequency": 0.07,
+    "frequency": 0.067,
 }
 
 
