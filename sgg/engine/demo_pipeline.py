@@ -208,6 +208,7 @@ class DemoPipeline:
             "SEED", s.seed,
             "OUTPUT_DIR", output_dir,
             "SOLVER.AMP.ENABLED", s.amp_enabled,
+            "MODEL.DETECTOR.CHANNELS_LAST", s.amp_enabled,  # NHWC is what makes bfloat16 convolutions fast
         ]
         cfg.merge_from_list(base + list(opts) + list(s.extra_opts))
         if task is not None:

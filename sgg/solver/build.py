@@ -53,19 +53,6 @@ def _has_manifold_params(groups: List[Dict[str, Any]]) -> bool:
     return any(isinstance(p, ManifoldParameter) for g in groups for p in g["params"])
 
 
-def _fast_kernels(groups: List[Dict[str, Any]]) -> Dict[str, bool]:
-    """``fused=True`` (one kernel for all parameters) when every parameter is a dense float tensor on
-    the CPU or CUDA, else torch's default; the update is the same up to float rounding.
-
-    torch's default on the CPU is a Python loop over the parameters (several small kernels each),
-    which costs a noticeable share of a small model's iteration.
-    """
-    params = [p for g in groups for p in g["params"]]
-    ok = all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float16, torch.bfloat16)
-             and not p.is_sparse for p in params)
-    return {"fused": True} if ok else {}
-
-
 def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
     """Optimizer named by ``SOLVER.OPTIMIZER`` (SGD, AdamW, Adam) over the trainable parameters.
 
@@ -88,7 +75,7 @@ def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
 
             log.info("Model has manifold parameters: using geoopt RiemannianSGD")
             return RiemannianSGD(groups, stabilize=None, **kw)
-        return torch.optim.SGD(groups, **kw, **_fast_kernels(groups))
+        return torch.optim.SGD(groups, **kw)
     if name in ("adam", "adamw"):
         kw = dict(lr=s.BASE_LR, betas=tuple(s.BETAS))
         if riemannian:
@@ -96,7 +83,7 @@ def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
 
             log.info("Model has manifold parameters: using geoopt RiemannianAdam (L2 weight decay)")
             return RiemannianAdam(groups, stabilize=None, **kw)
-        return (torch.optim.AdamW if name == "adamw" else torch.optim.Adam)(groups, **kw, **_fast_kernels(groups))
+        return (torch.optim.AdamW if name == "adamw" else torch.optim.Adam)(groups, **kw)
     raise ValueError(f"SOLVER.OPTIMIZER: unknown optimizer {s.OPTIMIZER!r}; expected SGD, AdamW or Adam")
 
 

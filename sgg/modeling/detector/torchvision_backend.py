@@ -87,8 +87,8 @@ class TorchvisionDetector(SGGDetector):
         score_thresh, nms_thresh, detections_per_img: test-time post-processing.
         pixel_mean, pixel_std: RGB normalisation of [0, 1] images.
         channels_last: keep the convolutional layers and the feature maps in channels-last (NHWC)
-            memory layout, which oneDNN's CPU convolutions (and CUDA tensor cores) run faster; the
-            results are the same up to float rounding.
+            memory layout, which oneDNN's bfloat16 CPU convolutions (and CUDA tensor cores) need to be
+            fast; the results are the same up to float rounding.
     """
 
     def __init__(
@@ -118,7 +118,7 @@ class TorchvisionDetector(SGGDetector):
         detections_per_img: int = 100,
         pixel_mean: Sequence[float] = (0.485, 0.456, 0.406),
         pixel_std: Sequence[float] = (0.229, 0.224, 0.225),
-        channels_last: bool = True,
+        channels_last: bool = False,
     ) -> None:
         super().__init__(pixel_mean, pixel_std)
         if arch not in ARCH_PRESETS:
