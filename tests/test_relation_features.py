@@ -114,7 +114,7 @@ def test_union_extractor_empty_pairs_and_resolution_check():
 
 
 def test_union_features_in_chunks_equal_all_at_once():
-    """Without autograd the union extractor works through the pairs in chunks: same rows, same order."""
+    """In eval mode the union extractor works through the pairs in chunks: same rows, same order."""
     from sgg.modeling.detector.box_head import TwoFCBoxHead
     from sgg.modeling.detector.pooler import BoxPooler
     from sgg.modeling.relation.pairs import propose_pairs

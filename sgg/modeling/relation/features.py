@@ -158,8 +158,9 @@ class UnionFeatureExtractor(nn.Module):
         canvas_size: S of the spatial masks (27 for P = 7).
     """
 
-    #: without autograd, pairs are pooled and encoded this many at a time (bounds the peak memory of
-    #: sgdet inference: 6,320 pairs x 256 x 7 x 7 pooled floats are 317 MB at once); rows are independent
+    #: in eval mode, pairs are pooled and encoded this many at a time (bounds the peak memory of sgdet
+    #: inference: 6,320 pairs x 256 x 7 x 7 pooled floats are 317 MB at once); rows are independent there
+    #: (BatchNorm uses its running statistics), so the result is the same
     chunk_size: int = 1024
 
     def __init__(
@@ -209,7 +210,7 @@ class UnionFeatureExtractor(nn.Module):
         total = sum(len(p) for p in pair_idx)
         if total == 0:
             return torch.zeros((0, self.out_dim), device=device)
-        if total > self.chunk_size and not (torch.is_grad_enabled() and self.training):
+        if total > self.chunk_size and not self.training:
             return self._chunked(features, boxes, pair_idx, image_sizes)
         unions = [union_boxes(b.float(), p) for b, p in zip(boxes, pair_idx)]
         masks = torch.cat(
