@@ -140,7 +140,9 @@ class SceneGraphRCNN(nn.Module):
         from .heads.registry import build_relation_head
 
         obj_ext = ObjectFeatureExtractor.from_detector(detector)
-        union_ext = UnionFeatureExtractor.from_detector(detector, canvas_size=rh.SPATIAL_MASK_SIZE)
+        union_ext = UnionFeatureExtractor.from_detector(
+            detector, canvas_size=rh.SPATIAL_MASK_SIZE, pool_all_levels=rh.POOLING_ALL_LEVELS
+        )
         head = build_relation_head(
             cfg, metadata, {"obj_feat_dim": obj_ext.out_dim, "union_feat_dim": union_ext.out_dim}
         )

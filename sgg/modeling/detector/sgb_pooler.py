@@ -81,10 +81,10 @@ class SGBPooler(nn.Module):
             nn.init.zeros_(conv.bias)
             self.reduce_channel = nn.Sequential(conv, nn.ReLU(inplace=True))
 
-    def variant(self, cat_all_levels: bool, in_channels: Optional[int] = None) -> SGBPooler:
+    def variant(self, pool_all_levels: bool, in_channels: Optional[int] = None) -> SGBPooler:
         """A new pooler with the same levels and RoIAlign settings (e.g. the all-levels union pooler)."""
         return SGBPooler(
-            self.output_size, self.scales, self.sampling_ratio, self.in_features, cat_all_levels, in_channels
+            self.output_size, self.scales, self.sampling_ratio, self.in_features, pool_all_levels, in_channels
         )
 
     def _maps(self, features: FeatureInput) -> Sequence[Tensor]:

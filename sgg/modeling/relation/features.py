@@ -182,10 +182,19 @@ class UnionFeatureExtractor(nn.Module):
         self.mask_encoder = SpatialMaskEncoder(feature_channels, canvas_size)
 
     @classmethod
-    def from_detector(cls, detector, canvas_size: int = 27) -> UnionFeatureExtractor:
-        """Copies of the detector's pooler and box head plus a fresh mask encoder."""
+    def from_detector(cls, detector, canvas_size: int = 27, pool_all_levels: bool = False) -> UnionFeatureExtractor:
+        """Copies of the detector's pooler and box head plus a fresh mask encoder.
+
+        With ``pool_all_levels`` (SGB's ``POOLING_ALL_LEVELS``) the union box is pooled from every
+        level and the concatenation reduced by a 3x3 conv (the pooler's ``variant``).
+        """
+        pooler = (
+            detector.box_pooler.variant(True, detector.fpn_channels)
+            if pool_all_levels
+            else copy.deepcopy(detector.box_pooler)
+        )
         return cls(
-            copy.deepcopy(detector.box_pooler),
+            pooler,
             _trainable_copy(detector.box_head),
             detector.box_feature_dim,
             detector.fpn_channels,
