@@ -48,6 +48,7 @@ def add_detector_config(cfg: CN) -> None:
     cfg.MODEL.DETECTOR.SGB.BBOX_REG_WEIGHTS = (10.0, 10.0, 5.0, 5.0)  # box-head coder weights
     cfg.MODEL.DETECTOR.SGB.POST_NMS_PER_CLS_TOPN = 300  # survivors per class after NMS (proposal order)
     cfg.MODEL.DETECTOR.SGB.NMS_FILTER_DUPLICATES = True  # one class per proposal (its best surviving one)
+    cfg.MODEL.DETECTOR.SGB.SIZE_DIVISIBILITY = 32  # batch padded to a multiple of this (0 = no rounding)
 
     cfg.MODEL.ROI_HEADS = CN()
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 151  # object classes including background (VG-150: 151)

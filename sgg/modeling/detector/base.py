@@ -141,7 +141,7 @@ class SGGDetector(nn.Module):
                 img = img[[2, 1, 0]] * 255
             images.append((img - self.pixel_mean) / self.pixel_std)
             sizes.append((int(img.shape[1]), int(img.shape[2])))
-        d = self.size_divisibility
+        d = max(1, int(self.size_divisibility))
         h = -(-max(hw[0] for hw in sizes) // d) * d
         w = -(-max(hw[1] for hw in sizes) // d) * d
         batch = torch.stack([F.pad(im, (0, w - im.shape[2], 0, h - im.shape[1])) for im in images])

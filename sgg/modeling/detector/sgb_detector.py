@@ -55,6 +55,7 @@ class SGBDetector(SGGDetector):
         score_thresh, nms_thresh, post_nms_per_cls_topn, nms_filter_duplicates, detections_per_img:
             post-processing (see :func:`sgb_box_postprocess`).
         pixel_mean, pixel_std, to_bgr255: input normalisation.
+        size_divisibility: the padded batch's sides are multiples of this (0: no rounding).
     """
 
     def __init__(
@@ -90,8 +91,10 @@ class SGBDetector(SGGDetector):
         pixel_mean: Sequence[float] = (102.9801, 115.9465, 122.7717),
         pixel_std: Sequence[float] = (1.0, 1.0, 1.0),
         to_bgr255: bool = True,
+        size_divisibility: int = 32,
     ) -> None:
         super().__init__(pixel_mean, pixel_std, to_bgr255=to_bgr255)
+        self.size_divisibility = int(size_divisibility)
         if num_classes < 2:
             raise ValueError(f"MODEL.ROI_HEADS.NUM_CLASSES must count background plus >= 1 class, got {num_classes}")
         self.num_classes = int(num_classes)
@@ -163,6 +166,7 @@ class SGBDetector(SGGDetector):
             pixel_mean=tuple(cfg.INPUT.PIXEL_MEAN),
             pixel_std=tuple(cfg.INPUT.PIXEL_STD),
             to_bgr255=cfg.INPUT.TO_BGR255,
+            size_divisibility=s.SIZE_DIVISIBILITY,
         )
 
     # ------------------------------------------------------------------ stages

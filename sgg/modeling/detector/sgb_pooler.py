@@ -68,9 +68,7 @@ class SGBPooler(nn.Module):
         self.in_features = tuple(in_features) if in_features is not None else tuple(
             f"p{int(round(lv))}" for lv in levels
         )
-        # the original derives the level range from the scales as float32 log2
-        self.k_min = int(-torch.log2(torch.tensor(self.scales[0], dtype=torch.float32)).item())
-        self.k_max = int(-torch.log2(torch.tensor(self.scales[-1], dtype=torch.float32)).item())
+        self.k_min, self.k_max = int(round(levels[0])), int(round(levels[-1]))
         self.cat_all_levels = bool(cat_all_levels)
         self.in_channels = in_channels
         if self.cat_all_levels:
