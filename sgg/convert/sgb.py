@@ -23,8 +23,14 @@ from sgg.data.catalog import DatasetMetadata
 from sgg.data.vg150 import load_vg150_dicts
 from sgg.utils.io import atomic_torch_save, atomic_write_text, safe_output_path
 
-from .sgb_config import SGBConfigError, check_supported, read_sgb_config, relation_keys_not_carried, toolkit_config
-from .sgb_weights import SGBWeightsError, convert_sgb_state, is_relation_checkpoint, read_sgb_checkpoint
+from .sgb_config import (
+    SGBConfigError,
+    check_supported,
+    read_sgb_config,
+    relation_keys_not_carried,
+    toolkit_config,
+)
+from .sgb_weights import convert_sgb_state, is_relation_checkpoint, read_sgb_checkpoint
 
 __all__ = ["convert_sgb", "build_skeleton", "conversion_metadata"]
 

@@ -323,8 +323,13 @@ class SceneGraphRCNN(nn.Module):
         )
 
     def _top_detections(self, det: Detections) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(boxes, scores, logits, boxes_per_cls) of the ``detections_per_img`` best detections."""
+        """(boxes, scores, logits, boxes_per_cls) of the ``detections_per_img`` best detections.
+
+        They keep the detector's order (score order for torchvision and detectron2; SGB's detector
+        lists them in proposal order, which its relation stage keeps).
+        """
         order = torch.argsort(det.scores, descending=True, stable=True)[: self.detections_per_img]
+        order = order.sort().values
         boxes = det.boxes[order].float()
         per_cls = det.boxes_per_cls
         if per_cls is None:

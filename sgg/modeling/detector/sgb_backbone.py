@@ -186,6 +186,6 @@ class SGBResNetFPN(nn.Module):
         self.out_features = ["p2", "p3", "p4", "p5", "p6"]
         self.strides = {name: 2 ** (i + 2) for i, name in enumerate(self.out_features)}
 
-    def forward(self, x: Tensor) -> "OrderedDict[str, Tensor]":
+    def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         maps = self.fpn(self.body(x))
         return OrderedDict(zip(self.out_features, maps))
