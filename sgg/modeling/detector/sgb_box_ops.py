@@ -113,29 +113,29 @@ def box_area_legacy(boxes: Tensor) -> Tensor:
     return (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
 
 
-def _overlap_rows(sorted_boxes: Tensor, areas: Tensor, rows: Tensor, start: int, thr: Tensor) -> np.ndarray:
-    """Boolean (len(rows), n - start): IoU(row, column) >= thr in the original's float32 order."""
-    cols = slice(start, sorted_boxes.shape[0])
-    x1, y1, x2, y2 = sorted_boxes.unbind(1)
-    zero = sorted_boxes.new_zeros(())
-    xx1 = torch.maximum(x1[rows, None], x1[None, cols])
-    yy1 = torch.maximum(y1[rows, None], y1[None, cols])
-    xx2 = torch.minimum(x2[rows, None], x2[None, cols])
-    yy2 = torch.minimum(y2[rows, None], y2[None, cols])
-    w = torch.maximum(zero, xx2 - xx1 + 1)
-    h = torch.maximum(zero, yy2 - yy1 + 1)
+def _overlaps(rows: Tensor, cols: Tensor, area_rows: Tensor, area_cols: Tensor, thr: Tensor) -> Tensor:
+    """Boolean (R, C): IoU(row box, column box) >= thr, in the original kernel's float32 operation order.
+
+    The rows are the boxes visited first (the kernel's ``i``): ``inter / (area_i + area_j - inter)``.
+    """
+    zero = rows.new_zeros(())
+    w = torch.maximum(zero, torch.minimum(rows[:, None, 2], cols[None, :, 2]) - torch.maximum(rows[:, None, 0], cols[None, :, 0]) + 1)
+    h = torch.maximum(zero, torch.minimum(rows[:, None, 3], cols[None, :, 3]) - torch.maximum(rows[:, None, 1], cols[None, :, 1]) + 1)
     inter = w * h
-    ovr = inter / (areas[rows, None] + areas[None, cols] - inter)
-    return (ovr >= thr).numpy()
+    return inter / (area_rows[:, None] + area_cols[None, :] - inter) >= thr
 
 
-def legacy_nms(boxes: Tensor, scores: Tensor, threshold: float, max_keep: int = -1, block: int = 256) -> Tensor:
+def legacy_nms(boxes: Tensor, scores: Tensor, threshold: float, max_keep: int = -1, block: int = 128) -> Tensor:
     """Greedy NMS as maskrcnn-benchmark's CPU kernel; indices of the survivors in ascending index order.
 
     Boxes are visited in ``scores.sort(descending=True)`` order; a visited box that is still alive
     suppresses every later box whose IoU (``+1`` areas) with it is ``>= threshold``. With
     ``max_keep > 0`` only the first ``max_keep`` survivors *in index order* are returned (what
     ``boxlist_nms(max_proposals=...)`` keeps).
+
+    Computed block by block: a candidate is alive when no box kept so far suppresses it (checked
+    against the kept boxes only), then the block's own candidates are resolved in order. This is
+    the same greedy decision, with the kernel's float32 IoU, without forming all pairs.
     """
     n = int(boxes.shape[0])
     if n == 0:
@@ -145,34 +145,42 @@ def legacy_nms(boxes: Tensor, scores: Tensor, threshold: float, max_keep: int = 
     device = boxes.device
     boxes, scores = boxes.detach().cpu(), scores.detach().cpu()
     order = scores.sort(0, descending=True)[1]
-    sorted_boxes = boxes[order].contiguous()
-    areas = box_area_legacy(sorted_boxes)
+    sboxes = boxes[order].contiguous()
+    areas = box_area_legacy(sboxes)
     thr = torch.tensor(float(threshold), dtype=torch.float32).to(boxes.dtype)
     # when the score order is the index order (e.g. the RPN's sorted top-k), the first max_keep
     # survivors of the greedy pass are the answer and the pass can stop there
-    identity = bool(torch.equal(order, torch.arange(n)))
-    stop_at = max_keep if (max_keep > 0 and identity) else n
-    suppressed = np.zeros(n, dtype=bool)
-    kept = 0
-    for r0 in range(0, n, block):
-        r1 = min(n, r0 + block)
-        rows = np.nonzero(~suppressed[r0:r1])[0] + r0
-        if rows.size == 0:
+    stop_at = max_keep if (max_keep > 0 and bool(torch.equal(order, torch.arange(n)))) else n
+    kept: list = []
+    kept_boxes, kept_areas = sboxes[:0], areas[:0]
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
+        cand, cand_areas = sboxes[b0:b1], areas[b0:b1]
+        if kept:
+            alive = ~_overlaps(kept_boxes, cand, kept_areas, cand_areas, thr).any(0).numpy()
+        else:
+            alive = np.ones(b1 - b0, dtype=bool)
+        if not alive.any():
             continue
-        over = _overlap_rows(sorted_boxes, areas, torch.from_numpy(rows), r0, thr)
-        for k, p in enumerate(rows.tolist()):
-            if suppressed[p]:
+        live = np.nonzero(alive)[0]
+        live_t = torch.from_numpy(live)
+        intra = _overlaps(cand[live_t], cand[live_t], cand_areas[live_t], cand_areas[live_t], thr).numpy()
+        free = np.ones(len(live), dtype=bool)
+        new = []
+        for t in range(len(live)):
+            if not free[t]:
                 continue
-            kept += 1
-            if kept >= stop_at:
-                suppressed[p + 1:] = True
+            new.append(t)
+            if len(kept) + len(new) >= stop_at:
                 break
-            hit = over[k, p + 1 - r0:]
-            suppressed[p + 1:] |= hit
-        if kept >= stop_at:
+            free[t + 1:] &= ~intra[t, t + 1:]
+        new_pos = torch.from_numpy(live[new] + b0)
+        kept.extend(new_pos.tolist())
+        kept_boxes = torch.cat([kept_boxes, sboxes[new_pos]])
+        kept_areas = torch.cat([kept_areas, areas[new_pos]])
+        if len(kept) >= stop_at:
             break
-    keep_sorted = torch.from_numpy(np.nonzero(~suppressed)[0])
-    keep = order[keep_sorted].sort().values
+    keep = order[torch.tensor(kept, dtype=torch.int64)].sort().values
     if max_keep > 0:
         keep = keep[:max_keep]
     return keep.to(device)

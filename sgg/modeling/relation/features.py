@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, List, Sequence, Tuple
+from collections import OrderedDict
+from typing import Callable, List, Mapping, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -156,6 +157,7 @@ class UnionFeatureExtractor(nn.Module):
         feature_channels: channels C of the pooled maps (FPN channels).
         pooler_resolution: P, the pooled map size; must equal the mask encoder's output size.
         canvas_size: S of the spatial masks (27 for P = 7).
+        chunk_size: pairs of an image processed at once (memory bound of many-pair SGDet).
     """
 
     def __init__(
@@ -166,6 +168,7 @@ class UnionFeatureExtractor(nn.Module):
         feature_channels: int,
         pooler_resolution: int,
         canvas_size: int = 27,
+        chunk_size: int = 1024,
     ) -> None:
         super().__init__()
         if SpatialMaskEncoder.output_size(canvas_size) != pooler_resolution:
@@ -179,6 +182,9 @@ class UnionFeatureExtractor(nn.Module):
         self.box_head = box_head
         self.out_dim = int(out_dim)
         self.canvas_size = int(canvas_size)
+        if chunk_size < 1:
+            raise ValueError(f"UnionFeatureExtractor: chunk_size must be >= 1, got {chunk_size}")
+        self.chunk_size = int(chunk_size)
         self.mask_encoder = SpatialMaskEncoder(feature_channels, canvas_size)
 
     @classmethod
@@ -209,14 +215,53 @@ class UnionFeatureExtractor(nn.Module):
         pair_idx: Sequence[Tensor],
         image_sizes: Sequence[Tuple[int, int]],
     ) -> Tensor:
-        """``boxes``/``pair_idx``/``image_sizes`` are per image; returns packed (sum R, D)."""
+        """``boxes``/``pair_idx``/``image_sizes`` are per image; returns packed (sum R, D).
+
+        The union box of ``(i, j)`` equals that of ``(j, i)``, so each is pooled once per unordered
+        pair. Images with more than ``chunk_size`` pairs are processed in chunks of that many pairs
+        (both orders of a pair in the same chunk), which bounds the memory of SGDet with many
+        detections (80 boxes: 6,320 pairs).
+        """
         device = boxes[0].device if len(boxes) else torch.device("cpu")
         if sum(len(p) for p in pair_idx) == 0:
             return torch.zeros((0, self.out_dim), device=device)
-        unions = [union_boxes(b.float(), p) for b, p in zip(boxes, pair_idx)]
-        masks = torch.cat(
-            [spatial_masks(b, p, size, self.canvas_size) for b, p, size in zip(boxes, pair_idx, image_sizes)],
-            0,
-        )
-        pooled = self.pooler(features, unions)
+        out = []
+        for i, (b, p, size) in enumerate(zip(boxes, pair_idx, image_sizes)):
+            if len(p) == 0:
+                out.append(torch.zeros((0, self.out_dim), device=device))
+                continue
+            maps = _image_maps(features, i)
+            b, p = b.float(), p.long()
+            n = len(b)
+            key = torch.minimum(p[:, 0], p[:, 1]) * n + torch.maximum(p[:, 0], p[:, 1])
+            if len(p) <= self.chunk_size:
+                out.append(self._pairs(maps, b, p, key, size))
+                continue
+            order = torch.sort(key, stable=True).indices
+            result = None
+            for start in range(0, len(p), self.chunk_size):
+                idx = order[start:start + self.chunk_size]
+                feats = self._pairs(maps, b, p[idx], key[idx], size)
+                if result is None:
+                    result = feats.new_empty((len(p), feats.shape[1]))
+                result[idx] = feats
+            out.append(result)
+        return torch.cat(out, 0)
+
+    def _pairs(self, maps, boxes: Tensor, pairs: Tensor, key: Tensor, size: Tuple[int, int]) -> Tensor:
+        """Features of the given pairs of one image; union boxes pooled once per unordered pair."""
+        uniq, inverse = torch.unique(key, return_inverse=True)
+        # one pair per unordered pair (either order: their union boxes are equal)
+        first = torch.zeros(len(uniq), dtype=torch.long, device=key.device)
+        first.scatter_(0, inverse, torch.arange(len(key), device=key.device))
+        unions = union_boxes(boxes, pairs[first])
+        pooled = self.pooler(maps, [unions])[inverse]
+        masks = spatial_masks(boxes, pairs, size, self.canvas_size)
         return self.box_head(pooled + self.mask_encoder(masks.to(pooled.dtype)))
+
+
+def _image_maps(features, i: int):
+    """The feature maps of image ``i`` of the batch (a dict or a list of (B, C, H, W) maps)."""
+    if isinstance(features, Mapping):
+        return OrderedDict((k, v[i:i + 1]) for k, v in features.items())
+    return [v[i:i + 1] for v in features]
