@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import math
 from collections import OrderedDict
-from typing import Callable, List, Mapping, Sequence, Tuple
+from typing import Callable, List, Mapping, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -148,7 +148,10 @@ class ObjectFeatureExtractor(nn.Module):
 class UnionFeatureExtractor(nn.Module):
     """Union-box features of candidate pairs (methods_spec 0.4) -> (sum R, D).
 
-    ``box_head(pooler(features, union boxes) + mask_encoder(spatial masks))``.
+    ``box_head(pooler(features, union boxes) + mask_encoder(spatial masks))``; with
+    ``separate_spatial`` (SGB's ``CAUSAL.SEPARATE_SPATIAL``) the two parts stay apart and the
+    extractor returns ``(box_head(pooled), spatial_fc(flattened mask features))``, where
+    ``spatial_fc`` is Linear(C P^2 -> D/2), ReLU, Linear(D/2 -> D), ReLU.
 
     Args:
         pooler: the detector's RoI pooler (see :class:`ObjectFeatureExtractor`).
@@ -158,6 +161,7 @@ class UnionFeatureExtractor(nn.Module):
         pooler_resolution: P, the pooled map size; must equal the mask encoder's output size.
         canvas_size: S of the spatial masks (27 for P = 7).
         chunk_size: pairs of an image processed at once (memory bound of many-pair SGDet).
+        separate_spatial: return region and spatial features apart (see above).
     """
 
     def __init__(
@@ -169,6 +173,7 @@ class UnionFeatureExtractor(nn.Module):
         pooler_resolution: int,
         canvas_size: int = 27,
         chunk_size: int = 1024,
+        separate_spatial: bool = False,
     ) -> None:
         super().__init__()
         if SpatialMaskEncoder.output_size(canvas_size) != pooler_resolution:
@@ -186,9 +191,19 @@ class UnionFeatureExtractor(nn.Module):
             raise ValueError(f"UnionFeatureExtractor: chunk_size must be >= 1, got {chunk_size}")
         self.chunk_size = int(chunk_size)
         self.mask_encoder = SpatialMaskEncoder(feature_channels, canvas_size)
+        self.separate_spatial = bool(separate_spatial)
+        if self.separate_spatial:
+            self.spatial_fc = nn.Sequential(
+                nn.Linear(feature_channels * pooler_resolution**2, self.out_dim // 2),
+                nn.ReLU(inplace=True),
+                nn.Linear(self.out_dim // 2, self.out_dim),
+                nn.ReLU(inplace=True),
+            )
 
     @classmethod
-    def from_detector(cls, detector, canvas_size: int = 27, pool_all_levels: bool = False) -> UnionFeatureExtractor:
+    def from_detector(
+        cls, detector, canvas_size: int = 27, pool_all_levels: bool = False, separate_spatial: bool = False
+    ) -> UnionFeatureExtractor:
         """Copies of the detector's pooler and box head plus a fresh mask encoder.
 
         With ``pool_all_levels`` (SGB's ``POOLING_ALL_LEVELS``) the union box is pooled from every
@@ -206,6 +221,7 @@ class UnionFeatureExtractor(nn.Module):
             detector.fpn_channels,
             detector.pooler_resolution,
             canvas_size,
+            separate_spatial=separate_spatial,
         )
 
     def forward(
@@ -214,8 +230,9 @@ class UnionFeatureExtractor(nn.Module):
         boxes: Sequence[Tensor],
         pair_idx: Sequence[Tensor],
         image_sizes: Sequence[Tuple[int, int]],
-    ) -> Tensor:
-        """``boxes``/``pair_idx``/``image_sizes`` are per image; returns packed (sum R, D).
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """``boxes``/``pair_idx``/``image_sizes`` are per image; returns packed (sum R, D)
+        (``(region, spatial)``, both (sum R, D), with ``separate_spatial``).
 
         The union box of ``(i, j)`` equals that of ``(j, i)``, so each is pooled once per unordered
         pair. Images with more than ``chunk_size`` pairs are processed in chunks of that many pairs
@@ -223,12 +240,11 @@ class UnionFeatureExtractor(nn.Module):
         detections (80 boxes: 6,320 pairs).
         """
         device = boxes[0].device if len(boxes) else torch.device("cpu")
-        if sum(len(p) for p in pair_idx) == 0:
-            return torch.zeros((0, self.out_dim), device=device)
+        width = self.out_dim * (2 if self.separate_spatial else 1)
         out = []
         for i, (b, p, size) in enumerate(zip(boxes, pair_idx, image_sizes)):
             if len(p) == 0:
-                out.append(torch.zeros((0, self.out_dim), device=device))
+                out.append(torch.zeros((0, width), device=device))
                 continue
             maps = _image_maps(features, i)
             b, p = b.float(), p.long()
@@ -246,7 +262,10 @@ class UnionFeatureExtractor(nn.Module):
                     result = feats.new_empty((len(p), feats.shape[1]))
                 result[idx] = feats
             out.append(result)
-        return torch.cat(out, 0)
+        feats = torch.cat(out, 0) if out else torch.zeros((0, width), device=device)
+        if self.separate_spatial:
+            return feats[:, : self.out_dim], feats[:, self.out_dim:]
+        return feats
 
     def _pairs(self, maps, boxes: Tensor, pairs: Tensor, key: Tensor, size: Tuple[int, int]) -> Tensor:
         """Features of the given pairs of one image; union boxes pooled once per unordered pair."""
@@ -256,8 +275,10 @@ class UnionFeatureExtractor(nn.Module):
         first.scatter_(0, inverse, torch.arange(len(key), device=key.device))
         unions = union_boxes(boxes, pairs[first])
         pooled = self.pooler(maps, [unions])[inverse]
-        masks = spatial_masks(boxes, pairs, size, self.canvas_size)
-        return self.box_head(pooled + self.mask_encoder(masks.to(pooled.dtype)))
+        rect = self.mask_encoder(spatial_masks(boxes, pairs, size, self.canvas_size).to(pooled.dtype))
+        if self.separate_spatial:
+            return torch.cat([self.box_head(pooled), self.spatial_fc(rect.flatten(1))], 1)
+        return self.box_head(pooled + rect)
 
 
 def _image_maps(features, i: int):
