@@ -159,9 +159,10 @@ def convert(run: str, work: str) -> tuple:
     return out, dicts, gt
 
 
-def timed(fn, *args):
+def timed(runner, run: str, image: dict):
+    """(outputs, seconds) of one image through ``runner``, input pipeline included."""
     t = time.perf_counter()
-    out = fn(*args)
+    out = runner(runner.inputs(run, image), image)
     return out, time.perf_counter() - t
 
 
@@ -227,8 +228,8 @@ def main() -> None:
         ours = ToolkitRunner(converted, dicts, mode)
         t_sgb, t_ours, diffs = [], [], {}
         for k, image in enumerate([images[0]] + images):  # image 0 twice: the first run warms up
-            (a, ta), (b, tb) = timed(lambda i=image: sgb(sgb.inputs(args.run, i), i)), \
-                timed(lambda i=image: ours(ours.inputs(args.run, i), i))
+            a, ta = timed(sgb, args.run, image)
+            b, tb = timed(ours, args.run, image)
             if k == 0:
                 continue
             t_sgb.append(ta)
@@ -236,7 +237,6 @@ def main() -> None:
             for key, v in largest_differences(b, a).items():
                 diffs[key] = max(diffs.get(key, 0.0), v)
         rows.append((mode, np.mean(t_sgb), np.mean(t_ours), diffs))
-        del sgb, ours
     print(f"\nSGB model {os.path.basename(os.path.normpath(args.run))}: {len(images)} images, "
           f"{args.threads} threads, torch {torch.__version__}")
     print("| mode | SGB s / image | toolkit s / image | speed-up | max |Δ box| px | max |Δ obj score| "
