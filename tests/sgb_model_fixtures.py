@@ -1,17 +1,15 @@
 """Helpers of the SGB whole-model parity tests (fixtures in ``tests/fixtures/sgb_model``).
 
 A case is SGB's own run of a tiny model on three images (see ``make_fixtures.py`` there). The
-helpers write the case's checkpoint in SGB's format, convert it with ``tools/convert_checkpoint.py``,
-build the converted model and run it on the case's images while recording the stages SGB's run
-recorded (RPN proposals, detections, the relation head's box and union features, its logits).
+helpers write the case's checkpoint in SGB's format, convert it with ``tools/convert_checkpoint.py``
+and build the converted model; :mod:`sgg.convert.sgb_parity` runs it stage by stage.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import numpy as np
 import torch
@@ -95,39 +93,6 @@ def samples(cfg, arch: str) -> List:
     return out
 
 
-@contextlib.contextmanager
-def record_stages(model) -> Iterator[Dict[str, list]]:
-    """Record, per forward call, the detector's proposals/detections and the relation stage's tensors."""
-    rec: Dict[str, list] = {k: [] for k in ("proposals", "detections", "obj_feats", "union_feats", "head")}
-    det = model.detector
-    proposals, detect = det.proposals, det.detect
-
-    def proposals_hook(*a, **k):
-        out = proposals(*a, **k)
-        rec["proposals"].append(out)
-        return out
-
-    def detect_hook(*a, **k):
-        out = detect(*a, **k)
-        rec["detections"].append(out)
-        return out
-
-    handles = []
-    det.proposals, det.detect = proposals_hook, detect_hook
-    if getattr(model, "relation_on", False):
-        handles.append(model.obj_feature_extractor.register_forward_hook(
-            lambda m, i, o: rec["obj_feats"].append(o)))
-        handles.append(model.union_feature_extractor.register_forward_hook(
-            lambda m, i, o: rec["union_feats"].append(o)))
-        handles.append(model.relation_head.register_forward_hook(lambda m, i, o: rec["head"].append((i[0], o))))
-    try:
-        yield rec
-    finally:
-        del det.proposals, det.detect
-        for h in handles:
-            h.remove()
-
-
 def assert_close(name: str, got, want, atol: float) -> float:
     """Same shape and ``|got - want| <= atol`` everywhere; returns the largest difference."""
     got = np.asarray(got.detach().cpu() if isinstance(got, torch.Tensor) else got, dtype=np.float64)
@@ -145,5 +110,5 @@ def assert_equal(name: str, got, want) -> None:
 
 __all__ = [
     "ROOT", "BOX_ATOL", "SCORE_ATOL", "case_dir", "expected", "write_sgb_checkpoint", "convert",
-    "load_converted", "samples", "record_stages", "assert_close", "assert_equal",
+    "load_converted", "samples", "assert_close", "assert_equal",
 ]

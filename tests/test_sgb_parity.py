@@ -5,44 +5,30 @@ converted model through the toolkit (data mapper with ``INPUT.RESIZE_RULE sgb``,
 detector backend, the relation stage) on the three images SGB ran, and compares: the network
 input, the RPN proposals, the detections, the relation head's own box and union features, the
 predictor's logits and the final scene graphs in original-image pixels (boxes within 0.01 px,
-labels and pairs equal, scores within 1e-4).
+labels and pairs equal, scores and features within 1e-4).
 """
 from __future__ import annotations
 
-import torch
-from sgb_model_fixtures import (
-    BOX_ATOL,
-    SCORE_ATOL,
-    assert_close,
-    assert_equal,
-    convert,
-    expected,
-    load_converted,
-    record_stages,
-    samples,
-)
+from sgb_model_fixtures import BOX_ATOL, SCORE_ATOL, convert, expected, load_converted, samples
+
+from sgg.convert.sgb_parity import compare_stages, run_stages
+
+BOX_STAGES = ("rpn_boxes", "det_boxes_before_relation", "det_boxes_per_cls", "boxes")
 
 
-def _check_input_and_rpn(model, sample, exp, k, rec, i):
-    images, sizes = model.detector.preprocess([sample])
-    assert list(sizes[0]) == exp[f"img{k}_input_hw"].tolist()
-    assert_close(f"img{k} input sum", images.double().sum().reshape(1), exp[f"img{k}_input_sum"], 1e-2)
-    if rec["proposals"]:
-        boxes, scores = rec["proposals"][i]
-        assert_close(f"img{k} rpn boxes", boxes[0], exp[f"img{k}_rpn_boxes"], BOX_ATOL)
-        assert_close(f"img{k} rpn objectness", scores[0], exp[f"img{k}_rpn_objectness"], SCORE_ATOL)
+def check_case(tmp_path, arch: str, case: str, module_prefix: bool = False, must_have=()) -> None:
+    out = convert(arch, case, tmp_path, module_prefix=module_prefix)
+    cfg, model = load_converted(out, arch)
+    exp = expected(arch, case)
+    for k, sample in enumerate(samples(cfg, arch)):
+        diffs, mismatched = compare_stages(run_stages(model, sample), exp, k)
+        assert not mismatched, f"{arch}/{case} image {k}: {mismatched}"
+        assert set(must_have) <= set(diffs), f"stages not compared: {set(must_have) - set(diffs)}"
+        for stage, diff in diffs.items():
+            tol = 1e-2 if stage == "input_sum" else BOX_ATOL if stage in BOX_STAGES else SCORE_ATOL
+            assert diff <= tol, f"{arch}/{case} image {k} {stage}: largest difference {diff} > {tol}"
 
 
 def test_detector_only_parity(tmp_path, one_thread):
-    out = convert("r50", "detector", tmp_path)
-    cfg, model = load_converted(out, "r50")
-    assert not cfg.MODEL.RELATION_ON and not cfg.MODEL.DETECTOR.SGB.NMS_FILTER_DUPLICATES
-    exp = expected("r50", "detector")
-    for k, sample in enumerate(samples(cfg, "r50")):
-        with torch.no_grad(), record_stages(model) as rec:
-            (pred,) = model([sample])
-        _check_input_and_rpn(model, sample, exp, k, rec, 0)
-        assert len(pred.boxes) > 80  # the detector config keeps up to 256, several per proposal
-        assert_close(f"img{k} boxes", pred.boxes, exp[f"img{k}_boxes"], BOX_ATOL)
-        assert_equal(f"img{k} labels", pred.labels, exp[f"img{k}_labels"])
-        assert_close(f"img{k} scores", pred.scores, exp[f"img{k}_scores"], SCORE_ATOL)
+    check_case(tmp_path, "r50", "detector", must_have=("input_sum", "rpn_boxes", "rpn_objectness", "boxes",
+                                                        "scores"))
