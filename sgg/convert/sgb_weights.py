@@ -91,9 +91,10 @@ class MappingReport:
     def format(self) -> str:
         """A table of the mapped prefixes (and what was left at its initial value)."""
         width = max([len(s) + 1 for s, *_ in self.rows] + [10])
-        lines = [f"{'SGB':<{width}}  ->  toolkit  (tensors, parameters)"]
+        dst_width = max([len(d) + 1 for _, d, *_ in self.rows] + [10])
+        lines = [f"{'SGB':<{width}}  ->  {'toolkit':<{dst_width}}  tensors  parameters"]
         for s, d, n, p in self.rows:
-            lines.append(f"{s + '*':<{width}}  ->  {d}*  ({n}, {p / 1e6:.2f} M)")
+            lines.append(f"{s + '*':<{width}}  ->  {d + '*':<{dst_width}}  {n:>7}  {p / 1e6:>8.2f} M")
         if self.left_random:
             lines.append(f"left at their initial values ({len(self.left_random)}): " + ", ".join(self.left_random[:12])
                          + (" ..." if len(self.left_random) > 12 else ""))
@@ -171,7 +172,7 @@ def _map_all(
         report.add(src, dst, value)
     for key, value in _predictor_state(state, predictor).items():
         out[key], origin[key] = value, f"{PREDICTOR_PREFIX}* ({predictor} key map)"
-        report.add(PREDICTOR_PREFIX, f"relation_head. ({predictor} key map) ", value)
+        report.add(PREDICTOR_PREFIX, "relation_head.", value)
     return out, origin, unknown
 
 
