@@ -91,7 +91,7 @@ def test_refuses_class_count_mismatch_with_dicts(tmp_path):
     names.pop("idx_to_label")
     bad = tmp_path / "dicts.json"
     bad.write_text(json.dumps(names))
-    with pytest.raises(SGBConfigError, match="class count mismatch.*has 21 object classes.*lists 20"):
+    with pytest.raises(SGBConfigError, match="class count mismatch.*dicts file has 20 object classes.*NUM_CLASSES = 21"):
         _convert(tmp_path, dicts=str(bad))
 
 
@@ -102,10 +102,21 @@ def test_refuses_class_count_mismatch_with_dicts(tmp_path):
 def test_refuses_unsupported_or_inconsistent_config(tmp_path, key, value, match):
     cfg = yaml.safe_load(open(DET_CFG))
     cfg["MODEL"][key] = value
+    cfg["MODEL"]["ROI_RELATION_HEAD"]["NUM_CLASSES"] = 11  # the fixture's predicates
     path = tmp_path / "sgb.yaml"
     path.write_text(yaml.safe_dump(cfg))
     with pytest.raises(SGBConfigError, match=match):
         _convert(tmp_path, cfg_file=str(path))
+
+
+def test_config_only_conversion(tmp_path):
+    cfg_path, weights_path = convert_sgb(str(case_dir("r50", "sgdet") / "sgb_config.yaml"), None, DICTS,
+                                         str(tmp_path / "out"), log=lambda _: None)
+    assert weights_path is None and not (tmp_path / "out" / "model_final.pth").exists()
+    cfg = yaml.safe_load(open(cfg_path))
+    assert cfg["MODEL"]["RELATION_ON"] and cfg["MODEL"]["WEIGHTS"] == ""
+    assert cfg["MODEL"]["ROI_RELATION_HEAD"]["PREDICTOR"] == "MotifPredictor"
+    assert cfg["MODEL"]["ROI_RELATION_HEAD"]["POOLING_ALL_LEVELS"] is True
 
 
 def test_refuses_existing_outputs_and_pickled_objects(tmp_path):

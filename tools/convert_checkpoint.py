@@ -6,7 +6,9 @@
 
 ``--from sgb``: a Scene-Graph-Benchmark (maskrcnn-benchmark) checkpoint, detector-only or a whole
 relation model; see docs/sgb_detector.md and README "Using SGB's released models". The converted
-folder runs with ``MODEL.WEIGHTS converted/model_final.pth`` in every tool.
+folder runs with ``MODEL.WEIGHTS converted/model_final.pth`` in every tool. Without ``--weights``
+only the config is written (e.g. SGB's relation config for a new relation head that starts from
+SGB's detector: ``MODEL.INIT_WEIGHTS sgb:pretrained_faster_rcnn/model_final.pth``).
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--from", dest="source", required=True, choices=["sgb"], help="the checkpoint's framework")
     ap.add_argument("--config-file", required=True, metavar="FILE", help="the checkpoint's own YAML config")
-    ap.add_argument("--weights", required=True, metavar="FILE", help="the checkpoint (e.g. model_final.pth)")
+    ap.add_argument("--weights", default=None, metavar="FILE",
+                    help="the checkpoint (e.g. model_final.pth); without it only config.yaml is written")
     ap.add_argument("--dicts", required=True, metavar="FILE",
                     help="VG-SGG-dicts-with-attri.json: the class and predicate names of the checkpoint")
     ap.add_argument("--out", required=True, metavar="DIR", help="folder for config.yaml and model_final.pth")

@@ -66,19 +66,21 @@ def _check_class_counts(state: Dict[str, Tensor], n_obj: int, dicts: str) -> Non
 
 def convert_sgb(
     config_file: str,
-    weights: str,
+    weights: Optional[str],
     dicts: str,
     out_dir: str,
     *,
     overwrite: bool = False,
     dataset_root: Optional[str] = None,
     log: Callable[[str], None] = print,
-) -> Tuple[str, str]:
+) -> Tuple[str, Optional[str]]:
     """Write ``out_dir/config.yaml`` and ``out_dir/model_final.pth``; returns their paths.
 
     Args:
         config_file: SGB's YAML (a published config or a run's ``config.yaml``).
-        weights: SGB's ``model_final.pth`` (detector-only or a whole relation model).
+        weights: SGB's ``model_final.pth`` (detector-only or a whole relation model); None writes the
+            config only (e.g. SGB's relation config, to train a relation head that starts from SGB's
+            detector with ``MODEL.INIT_WEIGHTS sgb:<detector checkpoint>``).
         dicts: ``VG-SGG-dicts-with-attri.json`` (class and predicate names).
         out_dir: output folder (created); existing files are refused unless ``overwrite``.
         dataset_root: ``DATASETS.ROOT`` of the config (default: the folder of ``dicts``).
@@ -88,35 +90,38 @@ def convert_sgb(
         SGBConfigError, SGBWeightsError: naming the file and what does not fit.
     """
     cfg_path = safe_output_path(os.path.join(out_dir, "config.yaml"), overwrite)
-    weights_path = safe_output_path(os.path.join(out_dir, "model_final.pth"), overwrite)
+    weights_path = safe_output_path(os.path.join(out_dir, "model_final.pth"), overwrite) if weights else None
     sgb = read_sgb_config(config_file)
     check_supported(sgb)
     names = load_vg150_dicts(dicts)
-    state = read_sgb_checkpoint(weights)
-    relation = is_relation_checkpoint(state)
-    if relation != bool(sgb["MODEL.RELATION_ON"]):
-        raise SGBConfigError(
-            f"{config_file} has MODEL.RELATION_ON = {sgb['MODEL.RELATION_ON']} but {weights} "
-            f"{'has' if relation else 'has no'} relation head (roi_heads.relation.*)"
-        )
-    _check_class_counts(state, len(names["object_classes"]), dicts)
     root = dataset_root or os.path.dirname(os.path.abspath(dicts))
     cfg = toolkit_config(sgb, names["object_classes"], names["predicate_classes"], root,
-                         weights=os.path.abspath(weights_path))
-    predictor = cfg.MODEL.ROI_RELATION_HEAD.PREDICTOR
-    metadata = conversion_metadata(names["object_classes"], names["predicate_classes"], root)
-    model_state = build_skeleton(cfg, metadata).state_dict()
-    converted, report = convert_sgb_state(state, model_state, predictor, weights)
-    log(f"{weights}: {'relation model' if relation else 'detector'} "
-        f"({'predictor ' + predictor + ', ' if relation else ''}{len(state)} tensors, "
-        f"{sum(v.numel() for v in state.values()) / 1e6:.1f} M values)")
-    log(report.format())
-    not_carried = relation_keys_not_carried(sgb) if relation else []
-    if not_carried:
-        log("SGB relation-head keys without a toolkit counterpart (not used): " + ", ".join(not_carried))
+                         weights=os.path.abspath(weights_path) if weights_path else "")
+    relation = bool(sgb["MODEL.RELATION_ON"])
+    if relation:
+        not_carried = relation_keys_not_carried(sgb)
+        if not_carried:
+            log("SGB relation-head keys without a toolkit counterpart (not used): " + ", ".join(not_carried))
+    converted = None
+    if weights:
+        state = read_sgb_checkpoint(weights)
+        if is_relation_checkpoint(state) != relation:
+            raise SGBConfigError(
+                f"{config_file} has MODEL.RELATION_ON = {sgb['MODEL.RELATION_ON']} but {weights} "
+                f"{'has' if not relation else 'has no'} relation head (roi_heads.relation.*)"
+            )
+        _check_class_counts(state, len(names["object_classes"]), dicts)
+        predictor = cfg.MODEL.ROI_RELATION_HEAD.PREDICTOR
+        metadata = conversion_metadata(names["object_classes"], names["predicate_classes"], root)
+        model_state = build_skeleton(cfg, metadata).state_dict()
+        converted, report = convert_sgb_state(state, model_state, predictor, weights)
+        log(f"{weights}: {'relation model' if relation else 'detector'} "
+            f"({'predictor ' + predictor + ', ' if relation else ''}{len(state)} tensors, "
+            f"{sum(v.numel() for v in state.values()) / 1e6:.1f} M values)")
+        log(report.format())
     os.makedirs(out_dir, exist_ok=True)
-    atomic_torch_save({"model": converted}, weights_path)
+    if converted is not None:
+        atomic_torch_save({"model": converted}, weights_path)
     atomic_write_text(cfg_path, cfg.dump())
-    log(f"wrote {cfg_path} and {weights_path}")
+    log(f"wrote {cfg_path}" + (f" and {weights_path}" if weights_path else " (config only, no weights)"))
     return cfg_path, weights_path
-
