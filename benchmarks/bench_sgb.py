@@ -99,37 +99,21 @@ class ToolkitRunner:
     """The converted model in this toolkit, for one mode."""
 
     def __init__(self, converted: str, dicts: str, mode: str, detections: int = 0) -> None:
-        from sgg.config import get_cfg
-        from sgg.convert.sgb import conversion_metadata
+        from sgg.convert.sgb import load_converted
         from sgg.data.mapper import DatasetMapper
-        from sgg.data.vg150 import load_vg150_dicts
-        from sgg.engine.checkpoint import SGGCheckpointer
-        from sgg.modeling.build import build_model
 
-        cfg = get_cfg()
-        cfg.merge_from_file(os.path.join(converted, "config.yaml"))
         gt_box, gt_label = MODES[mode]
-        cfg.MODEL.ROI_RELATION_HEAD.USE_GT_BOX = gt_box
-        cfg.MODEL.ROI_RELATION_HEAD.USE_GT_OBJECT_LABEL = gt_label
+        overrides = ["MODEL.ROI_RELATION_HEAD.USE_GT_BOX", gt_box,
+                     "MODEL.ROI_RELATION_HEAD.USE_GT_OBJECT_LABEL", gt_label]
         if detections:
-            cfg.MODEL.ROI_HEADS.DETECTIONS_PER_IMG = detections
-            cfg.TEST.DETECTIONS_PER_IMG = detections
-        cfg.freeze()
-        names = load_vg150_dicts(dicts)
-        metadata = conversion_metadata(names["object_classes"], names["predicate_classes"], converted)
-        self.model = build_model(cfg, metadata).eval()
-        SGGCheckpointer(self.model, save_to_disk=False).load(cfg.MODEL.WEIGHTS, checkpointables=[])
+            overrides += ["MODEL.ROI_HEADS.DETECTIONS_PER_IMG", detections, "TEST.DETECTIONS_PER_IMG", detections]
+        cfg, self.model = load_converted(converted, dicts, overrides)
         self.mapper = DatasetMapper.from_config(cfg, is_train=False)
 
     def inputs(self, run: str, image: dict):
-        from sgg.structures.scene_graph import SceneGraphRecord
+        from sgg.convert.sgb_parity import harness_record
 
-        record = SceneGraphRecord(
-            image_id=0, file_name=image["file_name"], width=image["width"], height=image["height"],
-            boxes=np.asarray(image["boxes_xyxy"], np.float32), labels=np.asarray(image["labels"]),
-            relations=np.zeros((0, 3), np.int64), image_path=os.path.join(run, image["file_name"]),
-        )
-        return self.mapper(record)
+        return self.mapper(harness_record(image, run))
 
     def __call__(self, sample, image: dict) -> Dict[str, np.ndarray]:
         with torch.no_grad():
@@ -141,18 +125,14 @@ class ToolkitRunner:
 
 
 # ----------------------------------------------------------------------------- helpers
-def write_dicts(gt: dict, path: str) -> None:
-    objs, preds = gt["obj_classes"][1:], gt["rel_classes"][1:]
-    json.dump({"label_to_idx": {n: i + 1 for i, n in enumerate(objs)},
-               "predicate_to_idx": {n: i + 1 for i, n in enumerate(preds)}}, open(path, "w"))
-
-
 def convert(run: str, work: str) -> tuple:
     from sgg.convert import convert_sgb
+    from sgg.convert.sgb_parity import harness_dicts
 
     gt = json.load(open(os.path.join(run, "gt.json")))
     dicts = os.path.join(work, "dicts.json")
-    write_dicts(gt, dicts)
+    with open(dicts, "w") as f:
+        json.dump(harness_dicts(gt), f)
     out = os.path.join(work, "converted")
     convert_sgb(os.path.join(run, "config.yaml"), os.path.join(run, "sgb_model_final.pth"), dicts, out,
                 log=lambda _: None)

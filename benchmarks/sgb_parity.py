@@ -25,15 +25,10 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sgg.config import get_cfg  # noqa: E402
 from sgg.convert import convert_sgb  # noqa: E402
-from sgg.convert.sgb import conversion_metadata  # noqa: E402
-from sgg.convert.sgb_parity import compare_stages, run_stages  # noqa: E402
+from sgg.convert.sgb import load_converted  # noqa: E402
+from sgg.convert.sgb_parity import compare_stages, harness_dicts, harness_record, run_stages  # noqa: E402
 from sgg.data.mapper import DatasetMapper  # noqa: E402
-from sgg.data.vg150 import load_vg150_dicts  # noqa: E402
-from sgg.engine.checkpoint import SGGCheckpointer  # noqa: E402
-from sgg.modeling.build import build_model  # noqa: E402
-from sgg.structures.scene_graph import SceneGraphRecord  # noqa: E402
 
 GROUPS = {
     "input": ("input_sum",),
@@ -53,17 +48,12 @@ def check_run(run: str, work: str) -> dict:
     """Convert the run's checkpoint, run it here, compare; returns the per-group largest differences."""
     gt = json.load(open(os.path.join(run, "gt.json")))
     dicts = os.path.join(work, "dicts.json")
-    json.dump({"label_to_idx": {n: i + 1 for i, n in enumerate(gt["obj_classes"][1:])},
-               "predicate_to_idx": {n: i + 1 for i, n in enumerate(gt["rel_classes"][1:])}}, open(dicts, "w"))
+    with open(dicts, "w") as f:
+        json.dump(harness_dicts(gt), f)
     out = os.path.join(work, "converted")
     convert_sgb(os.path.join(run, "config.yaml"), os.path.join(run, "sgb_model_final.pth"), dicts, out,
                 log=lambda _: None)
-    cfg = get_cfg()
-    cfg.merge_from_file(os.path.join(out, "config.yaml"))
-    cfg.freeze()
-    names = load_vg150_dicts(dicts)
-    model = build_model(cfg, conversion_metadata(names["object_classes"], names["predicate_classes"], run)).eval()
-    SGGCheckpointer(model, save_to_disk=False).load(cfg.MODEL.WEIGHTS, checkpointables=[])
+    cfg, model = load_converted(out, dicts)
     mapper = DatasetMapper.from_config(cfg, is_train=False)
     with np.load(os.path.join(run, "outputs.npz")) as data:
         expected = {k: data[k] for k in data.files}
@@ -71,12 +61,7 @@ def check_run(run: str, work: str) -> dict:
     mismatched = []
     for k, im in enumerate(gt["images"]):
         expected[f"img{k}_input_sum"] = np.asarray([expected[f"img{k}_input_tensor"].astype(np.float64).sum()])
-        record = SceneGraphRecord(
-            image_id=k, file_name=im["file_name"], width=im["width"], height=im["height"],
-            boxes=np.asarray(im["boxes_xyxy"], np.float32), labels=np.asarray(im["labels"]),
-            relations=np.zeros((0, 3), np.int64), image_path=os.path.join(run, im["file_name"]),
-        )
-        diffs, bad = compare_stages(run_stages(model, mapper(record)), expected, k)
+        diffs, bad = compare_stages(run_stages(model, mapper(harness_record(im, run, k))), expected, k)
         mismatched += [f"image {k} {b}" for b in bad]
         for group, stages in GROUPS.items():
             for stage in stages:

@@ -14,13 +14,9 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-from sgg.config import get_cfg
-from sgg.convert.sgb import conversion_metadata
+from sgg.convert.sgb import load_converted as load_converted_folder
+from sgg.convert.sgb_parity import harness_record
 from sgg.data.mapper import DatasetMapper
-from sgg.data.vg150 import load_vg150_dicts
-from sgg.engine.checkpoint import SGGCheckpointer
-from sgg.modeling.build import build_model
-from sgg.structures.scene_graph import SceneGraphRecord
 
 ROOT = Path(__file__).resolve().parent / "fixtures" / "sgb_model"
 REPO = Path(__file__).resolve().parents[1]
@@ -67,48 +63,18 @@ def convert(arch: str, case: str, tmp: Path, module_prefix: bool = False) -> Pat
 
 
 def load_converted(out: Path, arch: str):
-    """(cfg, model in eval mode with ``MODEL.WEIGHTS`` loaded through the checkpointer)."""
-    cfg = get_cfg()
-    cfg.merge_from_file(str(out / "config.yaml"))
-    cfg.freeze()
-    names = load_vg150_dicts(str(ROOT / arch / "dicts.json"))
-    metadata = conversion_metadata(names["object_classes"], names["predicate_classes"], str(ROOT / arch))
-    model = build_model(cfg, metadata).eval()
-    SGGCheckpointer(model, save_to_disk=False).load(cfg.MODEL.WEIGHTS, checkpointables=[])
-    return cfg, model
+    """(cfg, model in eval mode with ``MODEL.WEIGHTS`` loaded)."""
+    return load_converted_folder(str(out), str(ROOT / arch / "dicts.json"))
 
 
 def samples(cfg, arch: str) -> List:
     """The case's images as test-time samples (GT boxes for predcls/sgcls), through the data mapper."""
     gt = json.load(open(ROOT / arch / "gt.json"))
     mapper = DatasetMapper.from_config(cfg, is_train=False)
-    out = []
-    for k, im in enumerate(gt["images"]):
-        record = SceneGraphRecord(
-            image_id=k, file_name=im["file_name"], width=im["width"], height=im["height"],
-            boxes=np.asarray(im["boxes_xyxy"], np.float32), labels=np.asarray(im["labels"]),
-            relations=np.zeros((0, 3), np.int64), image_path=str(ROOT / arch / "images" / im["file_name"]),
-        )
-        out.append(mapper(record))
-    return out
-
-
-def assert_close(name: str, got, want, atol: float) -> float:
-    """Same shape and ``|got - want| <= atol`` everywhere; returns the largest difference."""
-    got = np.asarray(got.detach().cpu() if isinstance(got, torch.Tensor) else got, dtype=np.float64)
-    want = np.asarray(want, dtype=np.float64)
-    assert got.shape == want.shape, f"{name}: shape {got.shape} vs SGB {want.shape}"
-    diff = float(np.abs(got - want).max()) if got.size else 0.0
-    assert diff <= atol, f"{name}: largest difference {diff} > {atol}"
-    return diff
-
-
-def assert_equal(name: str, got, want) -> None:
-    got = np.asarray(got.detach().cpu() if isinstance(got, torch.Tensor) else got)
-    assert got.shape == np.asarray(want).shape and (got == want).all(), f"{name}: differs from SGB"
+    return [mapper(harness_record(im, str(ROOT / arch / "images"), k)) for k, im in enumerate(gt["images"])]
 
 
 __all__ = [
     "ROOT", "BOX_ATOL", "SCORE_ATOL", "case_dir", "expected", "write_sgb_checkpoint", "convert",
-    "load_converted", "samples", "assert_close", "assert_equal",
+    "load_converted", "samples",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -32,7 +32,7 @@ from .sgb_config import (
 )
 from .sgb_weights import convert_sgb_state, is_relation_checkpoint, read_sgb_checkpoint
 
-__all__ = ["convert_sgb", "build_skeleton", "conversion_metadata"]
+__all__ = ["convert_sgb", "build_skeleton", "conversion_metadata", "load_converted"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,3 +125,20 @@ def convert_sgb(
     atomic_write_text(cfg_path, cfg.dump())
     log(f"wrote {cfg_path}" + (f" and {weights_path}" if weights_path else " (config only, no weights)"))
     return cfg_path, weights_path
+
+
+def load_converted(folder: str, dicts: str, overrides: Sequence = ()) -> Tuple[object, nn.Module]:
+    """``(cfg, model)`` of a converted folder: its config (plus ``KEY VALUE`` overrides) and weights,
+    in eval mode, with the class names of ``dicts`` (no dataset needed)."""
+    from sgg.config import get_cfg
+    from sgg.engine.checkpoint import SGGCheckpointer
+    from sgg.modeling.build import build_model
+
+    cfg = get_cfg()
+    cfg.merge_from_file(os.path.join(folder, "config.yaml"))
+    cfg.merge_from_list(list(overrides))
+    cfg.freeze()
+    names = load_vg150_dicts(dicts)
+    model = build_model(cfg, conversion_metadata(names["object_classes"], names["predicate_classes"], folder))
+    SGGCheckpointer(model, save_to_disk=False).load(cfg.MODEL.WEIGHTS, checkpointables=[])
+    return cfg, model.eval()

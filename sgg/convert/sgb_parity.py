@@ -10,13 +10,16 @@ have, and the names of the stages whose integers (labels, pairs) differ. Used by
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Dict, Iterator, List, Mapping, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["record_stages", "run_stages", "compare_stages", "EXACT_STAGES"]
+from ..structures.scene_graph import SceneGraphRecord
+
+__all__ = ["record_stages", "run_stages", "compare_stages", "EXACT_STAGES", "harness_dicts", "harness_record"]
 
 # stages compared for equality (integers); every other stage by its largest absolute difference
 EXACT_STAGES = ("input_hw", "det_labels_before_relation", "rel_pair_idxs_unsorted", "labels", "rel_pair_idxs")
@@ -117,3 +120,23 @@ def compare_stages(
         else:
             diffs[stage] = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max()) if got.size else 0.0
     return diffs, mismatched
+
+
+def harness_dicts(gt: Mapping) -> dict:
+    """The VG-SGG-dicts content (names -> ids) of the classes a harness run's ``gt.json`` lists."""
+    objs, preds = list(gt["obj_classes"][1:]), list(gt["rel_classes"][1:])
+    return {
+        "label_to_idx": {n: i + 1 for i, n in enumerate(objs)},
+        "idx_to_label": {str(i + 1): n for i, n in enumerate(objs)},
+        "predicate_to_idx": {n: i + 1 for i, n in enumerate(preds)},
+        "idx_to_predicate": {str(i + 1): n for i, n in enumerate(preds)},
+    }
+
+
+def harness_record(image: Mapping, folder: str, image_id: int = 0) -> SceneGraphRecord:
+    """The ground truth of one ``gt.json`` image entry (boxes in original pixels), its file in ``folder``."""
+    return SceneGraphRecord(
+        image_id=image_id, file_name=image["file_name"], width=image["width"], height=image["height"],
+        boxes=np.asarray(image["boxes_xyxy"], np.float32), labels=np.asarray(image["labels"]),
+        relations=np.zeros((0, 3), np.int64), image_path=os.path.join(folder, image["file_name"]),
+    )
