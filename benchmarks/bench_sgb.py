@@ -34,6 +34,8 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from sgg.convert.sgb_parity import convert_harness_run  # noqa: E402
+
 MODES = {"predcls": (True, True), "sgcls": (True, False), "sgdet": (False, False)}
 
 
@@ -125,20 +127,6 @@ class ToolkitRunner:
 
 
 # ----------------------------------------------------------------------------- helpers
-def convert(run: str, work: str) -> tuple:
-    from sgg.convert import convert_sgb
-    from sgg.convert.sgb_parity import harness_dicts
-
-    gt = json.load(open(os.path.join(run, "gt.json")))
-    dicts = os.path.join(work, "dicts.json")
-    with open(dicts, "w") as f:
-        json.dump(harness_dicts(gt), f)
-    out = os.path.join(work, "converted")
-    convert_sgb(os.path.join(run, "config.yaml"), os.path.join(run, "sgb_model_final.pth"), dicts, out,
-                log=lambda _: None)
-    return out, dicts, gt
-
-
 def timed(runner, run: str, image: dict):
     """(outputs, seconds) of one image through ``runner``, input pipeline included."""
     t = time.perf_counter()
@@ -173,7 +161,7 @@ def child_memory(args) -> None:
     if args.child == "sgb":
         runner = SGBRunner(args.run, args.harness, args.sgb_root, "sgdet", args.memory_detections)
     else:
-        converted, dicts, _ = convert(args.run, work)
+        converted, dicts, _ = convert_harness_run(args.run, work)
         runner = ToolkitRunner(converted, dicts, "sgdet", args.memory_detections)
     batch = runner.inputs(args.run, image)
     before = rss_mb()
@@ -200,7 +188,7 @@ def main() -> None:
         return child_memory(args)
     torch.set_num_threads(args.threads)
     work = tempfile.mkdtemp(prefix="bench_sgb_")
-    converted, dicts, gt = convert(args.run, work)
+    converted, dicts, gt = convert_harness_run(args.run, work)
     images = gt["images"][: args.images or None]
     rows: List[tuple] = []
     for mode in args.modes:

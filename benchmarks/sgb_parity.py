@@ -25,9 +25,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sgg.convert import convert_sgb  # noqa: E402
 from sgg.convert.sgb import load_converted  # noqa: E402
-from sgg.convert.sgb_parity import compare_stages, harness_dicts, harness_record, run_stages  # noqa: E402
+from sgg.convert.sgb_parity import compare_stages, convert_harness_run, harness_record, run_stages  # noqa: E402
 from sgg.data.mapper import DatasetMapper  # noqa: E402
 
 GROUPS = {
@@ -46,13 +45,7 @@ GROUPS = {
 
 def check_run(run: str, work: str) -> dict:
     """Convert the run's checkpoint, run it here, compare; returns the per-group largest differences."""
-    gt = json.load(open(os.path.join(run, "gt.json")))
-    dicts = os.path.join(work, "dicts.json")
-    with open(dicts, "w") as f:
-        json.dump(harness_dicts(gt), f)
-    out = os.path.join(work, "converted")
-    convert_sgb(os.path.join(run, "config.yaml"), os.path.join(run, "sgb_model_final.pth"), dicts, out,
-                log=lambda _: None)
+    out, dicts, gt = convert_harness_run(run, work)
     cfg, model = load_converted(out, dicts)
     mapper = DatasetMapper.from_config(cfg, is_train=False)
     with np.load(os.path.join(run, "outputs.npz")) as data:

@@ -10,6 +10,7 @@ have, and the names of the stages whose integers (labels, pairs) differ. Used by
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from typing import Dict, Iterator, List, Mapping, Tuple
 
@@ -19,7 +20,10 @@ from torch import Tensor
 
 from ..structures.scene_graph import SceneGraphRecord
 
-__all__ = ["record_stages", "run_stages", "compare_stages", "EXACT_STAGES", "harness_dicts", "harness_record"]
+__all__ = [
+    "record_stages", "run_stages", "compare_stages", "EXACT_STAGES", "harness_dicts", "harness_record",
+    "convert_harness_run",
+]
 
 # stages compared for equality (integers); every other stage by its largest absolute difference
 EXACT_STAGES = ("input_hw", "det_labels_before_relation", "rel_pair_idxs_unsorted", "labels", "rel_pair_idxs")
@@ -140,3 +144,18 @@ def harness_record(image: Mapping, folder: str, image_id: int = 0) -> SceneGraph
         boxes=np.asarray(image["boxes_xyxy"], np.float32), labels=np.asarray(image["labels"]),
         relations=np.zeros((0, 3), np.int64), image_path=os.path.join(folder, image["file_name"]),
     )
+
+
+def convert_harness_run(run: str, work: str) -> Tuple[str, str, dict]:
+    """Convert a harness run's checkpoint into ``work/converted``: ``(folder, dicts file, gt.json content)``."""
+    from .sgb import convert_sgb
+
+    with open(os.path.join(run, "gt.json")) as f:
+        gt = json.load(f)
+    dicts = os.path.join(work, "dicts.json")
+    with open(dicts, "w") as f:
+        json.dump(harness_dicts(gt), f)
+    out = os.path.join(work, "converted")
+    convert_sgb(os.path.join(run, "config.yaml"), os.path.join(run, "sgb_model_final.pth"), dicts, out,
+                log=lambda _: None)
+    return out, dicts, gt
