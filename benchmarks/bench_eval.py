@@ -11,6 +11,17 @@ Inputs are synthetic but shaped like real runs: predcls-sized (12 GT objects, 13
 51 columns). Time = process() per image (best of 5 passes, robust to a busy machine) plus evaluate() amortised;
 peak memory measured with tracemalloc in a separate pass (tracemalloc slows code down).
 Usage: python benchmarks/bench_eval.py [--images N] [--stream-images N] [--only speed|size|stream]
+
+Side by side with the original code (``--reference DIR``, DIR = a folder with the reference
+harness ``make_case.py``, ``ref_vg.py`` and ``ref_oi.py``, whose README says how to set up SGB's
+and PySGG's sources): three cases are generated with DIR/make_case.py (VG predcls; VG sgdet and
+OI-V6 sgdet with up to 80 boxes and 6,320 pairs per image), then the original evaluator (a child
+process running DIR/ref_vg.py or DIR/ref_oi.py on the case, which reports its own evaluation time)
+and ours (in this process, ``process`` + ``evaluate``) run alternately ``--repeats`` times; the
+table gives the best time per image of each, the ratio and the largest difference between the
+numbers of the two (every value the reference reports)::
+
+    TMPDIR=/path/with/refsrc python benchmarks/bench_eval.py --reference ../shared/tools/sgb_reference
 """
 from __future__ import annotations
 
@@ -184,12 +195,91 @@ def stream_table(num_images: int, tmp: str) -> None:
     logging.disable(logging.NOTSET)
 
 
+REFERENCE_CASES = (  # (kind, mode, make_case.py options)
+    ("vg", "predcls", ["--mode", "predcls"]),
+    ("vg", "sgdet", ["--mode", "sgdet", "--max-dets", "80", "--max-pairs", "6320", "--fp-mean", "68"]),
+    ("oi", "sgdet", ["--mode", "sgdet", "--dataset", "oi", "--max-dets", "80", "--max-pairs", "6320",
+                     "--fp-mean", "72"]),
+)
+
+
+def _ours_on_case(kind: str, mode: str, c: int, records, preds, zs):
+    """(seconds, results) of our evaluator's process + evaluate on a loaded case."""
+    import logging
+
+    names = ["__background__"] + [f"p{i}" for i in range(1, c + 1)]
+    ev = VGSceneGraphEvaluator(names, mode, zeroshot_triplets=zs) if kind == "vg" else OIRelationEvaluator(names, mode)
+    logging.disable(logging.WARNING)
+    try:
+        t0 = time.perf_counter()
+        ev.process(records, preds)
+        res = ev.evaluate()
+        return time.perf_counter() - t0, res
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def reference_table(ref_dir: str, images: int, repeats: int, seed: int = 3) -> str:
+    """Ours vs the original evaluators on cases made by ``ref_dir/make_case.py``; returns the table."""
+    import json
+    import math
+    import subprocess
+
+    from check_golden import flatten_reference, load_case, ours_oi, ours_vg
+
+    ref_dir = os.path.abspath(ref_dir)
+    for tool in ("make_case.py", "ref_vg.py", "ref_oi.py"):
+        if not os.path.isfile(os.path.join(ref_dir, tool)):
+            raise SystemExit(f"--reference {ref_dir}: {tool} not found (expected the reference harness folder)")
+    rows = ["| evaluator | input | images | pairs / image | original ms / image | ours ms / image | ratio | "
+            "largest difference | values compared |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    with tempfile.TemporaryDirectory(prefix="bench_eval_ref_") as tmp:
+        for kind, mode, opts in REFERENCE_CASES:
+            case = os.path.join(tmp, f"{kind}_{mode}.npz")
+            subprocess.run([sys.executable, os.path.join(ref_dir, "make_case.py"), "--seed", str(seed),
+                            "--images", str(images), "--out", case] + opts, check=True, stdout=subprocess.DEVNULL)
+            m, c, records, preds, zs = load_case(case)
+            pairs = float(np.mean([len(p.rel_pair_idxs) for p in preds]))
+            ref_times, our_times, ref_json, res = [], [], None, None
+            for _ in range(repeats):  # alternate, so both see the same machine load
+                out = subprocess.run([sys.executable, os.path.join(ref_dir, f"ref_{kind}.py"), case], check=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+                ref_json = json.loads(out)
+                ref_times.append(float(ref_json["_meta"]["eval_seconds"]))
+                t, res = _ours_on_case(kind, m, c, records, preds, zs)
+                our_times.append(t)
+            ours = (ours_vg(m, c, records, preds, zs, phrase_detection=False, res=res) if kind == "vg"
+                    else ours_oi(m, c, records, preds, res=res))
+            diff, n, missing = 0.0, 0, 0
+            for key, rv in flatten_reference(ref_json).items():
+                ov = ours.get(key)
+                if rv is None or ov is None or (isinstance(ov, float) and math.isnan(ov)):
+                    both_undefined = rv is None and (ov is None or (isinstance(ov, float) and math.isnan(ov)))
+                    missing += 0 if both_undefined else 1
+                    n += 1
+                    continue
+                diff = max(diff, abs(float(ov) - float(rv)))
+                n += 1
+            ref_ms, our_ms = 1e3 * min(ref_times) / len(records), 1e3 * min(our_times) / len(records)
+            diff_text = f"{diff:.1e}" + (f" ({missing} undefined on one side only)" if missing else "")
+            rows.append(f"| {'VG-150 (SGB)' if kind == 'vg' else 'OI-V6 (PySGG)'} | {mode} | {len(records)} | "
+                        f"{pairs:,.0f} | {ref_ms:.2f} | {our_ms:.3f} | {ref_ms / our_ms:.0f}x | {diff_text} | {n} |")
+    return "\n".join(rows) + (f"\n\nBest of {repeats} alternating runs each; original = its own evaluation time "
+                              "(do_vg_evaluation / adapt_results + eval_rel_results), ours = process + evaluate.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=200)
     ap.add_argument("--stream-images", type=int, default=10000)
     ap.add_argument("--only", choices=["speed", "size", "stream"], default=None)
+    ap.add_argument("--reference", metavar="DIR", help="run the original evaluators from DIR side by side (only that)")
+    ap.add_argument("--repeats", type=int, default=3, help="--reference: alternating runs of each evaluator")
+    ap.add_argument("--case-images", type=int, default=50, help="--reference: images per generated case")
     args = ap.parse_args()
+    if args.reference:
+        print(reference_table(args.reference, args.case_images, args.repeats))
+        return
     rng = np.random.default_rng(0)
     if args.only in ("size", "stream"):
         with tempfile.TemporaryDirectory() as tmp:

@@ -59,11 +59,13 @@ def flatten(prefix: str, obj, out: dict[str, object]) -> None:
         out[prefix] = obj
 
 
-def ours_vg(mode, c, records, preds, zs) -> dict[str, object]:
+def ours_vg(mode, c, records, preds, zs, phrase_detection: bool = True, res: dict | None = None) -> dict[str, object]:
+    """Our VG-150 metrics flattened to the reference JSON's keys (``res``: results computed already)."""
     names = ["__background__"] + [f"p{i}" for i in range(1, c + 1)]
-    ev = VGSceneGraphEvaluator(names, mode, zeroshot_triplets=zs, phrase_detection=True)
-    ev.process(records, preds)
-    res = ev.evaluate()
+    ev = VGSceneGraphEvaluator(names, mode, zeroshot_triplets=zs, phrase_detection=phrase_detection)
+    if res is None:
+        ev.process(records, preds)
+        res = ev.evaluate()
     main, per, imgs = res[mode], res["per_predicate"], res["images_in_average"]
     out: dict[str, object] = {}
     for key, v in main.items():
@@ -80,11 +82,13 @@ def ours_vg(mode, c, records, preds, zs) -> dict[str, object]:
     return flat
 
 
-def ours_oi(mode, c, records, preds) -> dict[str, object]:
-    names = ["__background__"] + [f"p{i}" for i in range(1, c + 1)]
-    ev = OIRelationEvaluator(names, mode)
-    ev.process(records, preds)
-    res = ev.evaluate()
+def ours_oi(mode, c, records, preds, res: dict | None = None) -> dict[str, object]:
+    """Our OI-V6 metrics flattened to the reference JSON's keys (``res``: results computed already)."""
+    if res is None:
+        names = ["__background__"] + [f"p{i}" for i in range(1, c + 1)]
+        ev = OIRelationEvaluator(names, mode)
+        ev.process(records, preds)
+        res = ev.evaluate()
     main, per = res[mode], res["oi_per_predicate"]
     out: dict[str, object] = dict(main)
     out["per_predicate"] = {k: per[k] for k in ("npos", "ndets", "AP_rel", "AP_phr", "weight")}
@@ -93,10 +97,16 @@ def ours_oi(mode, c, records, preds) -> dict[str, object]:
     return flat
 
 
-def compare(ref: dict[str, object], ours: dict[str, object]) -> tuple[int, int, list[str]]:
+def flatten_reference(ref: dict[str, object]) -> dict[str, object]:
+    """A reference JSON's metric values by flattened key (metadata left out)."""
     flat_ref: dict[str, object] = {}
     flatten("", {k: v for k, v in ref.items() if not k.startswith("_") and k not in ("mode", "printed_recalls_percent")},
             flat_ref)
+    return flat_ref
+
+
+def compare(ref: dict[str, object], ours: dict[str, object]) -> tuple[int, int, list[str]]:
+    flat_ref = flatten_reference(ref)
     n_ok, n_bad, bad = 0, 0, []
     for key, rv in flat_ref.items():
         if key not in ours:

@@ -97,3 +97,32 @@ def test_gradient_reaches_features_and_bad_scales_rejected():
         BoxPooler(7, [1 / 3])
     with pytest.raises(ValueError, match="consecutive"):
         BoxPooler(7, [1 / 4, 1 / 16])
+
+
+def test_fast_cpu_backward_equals_torchvision():
+    """sgg's RoIAlign: torchvision's forward values and its gradient (up to float addition order),
+    for boxes inside, across the border and wholly outside the map, NCHW and channels-last."""
+    from sgg.modeling.detector.roi_align import roi_align as fast_roi_align
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 6, 13, 17, generator=g)
+    xy = torch.rand(40, 2, generator=g) * 90 - 10
+    rois = torch.cat([torch.randint(0, 2, (40, 1), generator=g).float(), xy, xy + torch.rand(40, 2, generator=g) * 60], 1)
+    rois[:3, 1:] = torch.tensor([[0.0, 0.0, 67.0, 51.0], [-30.0, -30.0, -10.0, -5.0], [60.0, 45.0, 80.0, 60.0]])
+    grad_out = torch.randn(40, 6, 7, 7, generator=g)
+    ref_in = x.clone().requires_grad_()
+    ref = roi_align(ref_in, rois, 7, 0.25, 2, aligned=True)
+    (ref_grad,) = torch.autograd.grad(ref, ref_in, grad_out)
+    assert ref_grad[1].abs().sum() > 0  # the second image received gradient
+    for layout in (torch.contiguous_format, torch.channels_last):
+        inp = x.clone().to(memory_format=layout).requires_grad_()
+        out = fast_roi_align(inp, rois, 7, 0.25, 2)
+        assert torch.equal(out, ref)
+        (grad,) = torch.autograd.grad(out, inp, grad_out)
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-5)
+    # bfloat16 input (autocast): computed in float32 like torchvision's autocast wrapper, gradient in bfloat16
+    inp = x.clone().bfloat16().requires_grad_()
+    out = fast_roi_align(inp, rois, 7, 0.25, 2)
+    assert out.dtype == torch.bfloat16
+    (grad,) = torch.autograd.grad(out, inp, grad_out.bfloat16())
+    assert grad.dtype == torch.bfloat16

@@ -155,6 +155,11 @@ def test_demo_pipeline_runs_then_skips(tmp_path):
     for row in ("Motifs predcls", "Motifs sgcls", "Motifs sgdet", "frequency only, predcls", "mAP@0.5"):
         assert row in table
     assert any("head/tail predicate frequency ratio" in line for line in lines)
+    # the plan (steps with expected times) first, then per step expected and measured time, and the machine
+    assert lines[0].startswith("[demo] steps") and "detector" in lines[0] and lines[1].startswith("[demo] machine:")
+    text = lines[-1]
+    assert "| step | expected s | took s |" in text and "Machine: " in text
+    assert set(first["expected_s"]) == set(first["timings_s"]) and first["machine"] in text
     for mode, path in first["paths"].items():
         assert read_scene_graphs(path).mode == mode
     assert open(os.path.join(s.out, "summary.md")).read().startswith(table)

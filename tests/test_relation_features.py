@@ -111,3 +111,25 @@ def test_union_extractor_empty_pairs_and_resolution_check():
     assert out.shape == (0, 32)
     with pytest.raises(ValueError, match="canvas_size"):
         UnionFeatureExtractor.from_detector(det, canvas_size=33)
+
+
+def test_union_features_in_chunks_equal_all_at_once():
+    """In eval mode the union extractor works through the pairs in chunks: same rows, same order."""
+    from sgg.modeling.detector.box_head import TwoFCBoxHead
+    from sgg.modeling.detector.pooler import BoxPooler
+    from sgg.modeling.relation.pairs import propose_pairs
+
+    g = torch.Generator().manual_seed(0)
+    ext = UnionFeatureExtractor(BoxPooler(7, [1 / 8, 1 / 16, 1 / 32], 2), TwoFCBoxHead(8, 7, 16), 16, 8, 7).eval()
+    feats = [torch.randn(2, 8, s, s, generator=g) for s in (32, 16, 8)]
+    boxes = []
+    for n in (9, 6):
+        xy = torch.rand(n, 2, generator=g) * 100
+        boxes.append(torch.cat([xy, xy + 4 + torch.rand(n, 2, generator=g) * 150], 1))
+    pairs = [propose_pairs(b) for b in boxes]
+    with torch.no_grad():
+        whole = ext(feats, boxes, pairs, [(256, 256)] * 2)
+        ext.chunk_size = 7  # 72 + 30 pairs -> chunks within each image
+        chunked = ext(feats, boxes, pairs, [(256, 256)] * 2)
+    assert whole.shape == (9 * 8 + 6 * 5, 16)
+    torch.testing.assert_close(chunked, whole, rtol=1e-6, atol=1e-6)

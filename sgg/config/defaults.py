@@ -79,7 +79,7 @@ def _base_config() -> CN:
     _C.SOLVER.CLIP_GRADIENTS.ENABLED = True  # clip the global gradient norm
     _C.SOLVER.CLIP_GRADIENTS.MAX_NORM = 5.0  # max global gradient norm (SGB: 5)
     _C.SOLVER.AMP = CN()
-    _C.SOLVER.AMP.ENABLED = False  # mixed precision (CUDA only; ignored on CPU)
+    _C.SOLVER.AMP.ENABLED = False  # mixed precision: float16 + loss scaling on CUDA, bfloat16 on the CPU
     _C.SOLVER.CHECKPOINT_PERIOD = 2000  # save a checkpoint every N iterations
     _C.SOLVER.MAX_KEEP = 3  # periodic checkpoints kept on disk (the final one is always kept)
 

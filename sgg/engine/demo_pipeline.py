@@ -14,6 +14,10 @@ Steps, each skipped when its outputs exist (``force=True`` redoes them):
    no visual input, no training) in predcls;
 6. print one table and write it to ``<out>/summary.md`` (and ``summary.json``).
 
+At its start the demo prints its steps with the time each is expected to take (:data:`STEP_COSTS`,
+measured on a 2-core x86_64 VM), at its end each step's measured time and the machine (CPU model,
+cores, torch threads, whether mixed precision ran).
+
 Everything runs in this process through :class:`SGGTrainer`, so the outputs of every step are
 those of ``tools/train_net.py`` (``config.yaml``, ``log.txt``, ``metrics.json``, checkpoints).
 """
@@ -37,9 +41,11 @@ from ..utils.logger import setup_logger
 from ..utils.seed import seed_all_rng
 from .checkpoint import SGGCheckpointer, unwrap_model
 from .defaults import TASKS
+from .train_loop import cpu_has_native_bf16
 from .trainer import SGGTrainer
 
-__all__ = ["DemoSettings", "DemoPipeline", "ONE_MODEL_NOTE", "format_demo_table", "add_demo_arguments"]
+__all__ = ["DemoSettings", "DemoPipeline", "ONE_MODEL_NOTE", "STEP_COSTS", "format_demo_table", "add_demo_arguments",
+           "machine_summary"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +56,44 @@ ONE_MODEL_NOTE = (
     "frozen), is evaluated in all three modes; SGB trains one model per mode, which does not fit the "
     "demo's time budget on 2 CPU cores."
 )
+
+
+#: Seconds per unit of work of each step on a quiet 2-core x86_64 VM (AMD EPYC, AVX512-BF16), used for the
+#: expected times printed at the start: per image for data and evaluation, per training image for the
+#: detector and Motifs, in float32 and in bfloat16 mixed precision. Derived from the README's timed
+#: run of the reference revision (detector 0.263 s, Motifs 0.077 s per training image in float32)
+#: and the speed-ups that ``benchmarks/profile_train.py --compare-ref`` measured for this revision.
+STEP_COSTS = {
+    "data": 0.011,
+    "detector": {"fp32": 0.20, "amp": 0.125},
+    "eval_detector": 0.10,
+    "motifs": {"fp32": 0.070, "amp": 0.047},
+    "eval_predcls": 0.083,
+    "eval_sgcls": 0.083,
+    "eval_sgdet": 0.22,
+    "frequency": 0.067,
+}
+
+
+def machine_summary(amp: Optional[bool] = None) -> str:
+    """CPU model, logical cores, torch threads (and whether bfloat16 mixed precision ran)."""
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    text = (f"{model}, {os.cpu_count()} logical cores, torch {torch.__version__} with "
+            f"{torch.get_num_threads()} threads")
+    if amp is not None:
+        text += (", bfloat16 mixed precision" if amp else ", float32") + (
+            " (CPU has native bfloat16)" if cpu_has_native_bf16() else "")
+    return text
 
 
 def _configs_dir() -> str:
@@ -74,6 +118,8 @@ class DemoSettings:
         sgdet_detections: detections per image the relation stage relates in sgdet
             (``TEST.DETECTIONS_PER_IMG``; SGB: 80 for VG, a toy image holds at most 8 objects).
         threads: torch CPU threads (0 = leave torch's default).
+        amp: training in bfloat16 mixed precision (``SOLVER.AMP.ENABLED``): "auto" (on when the CPU
+            computes bfloat16 natively, AVX512-BF16 or AMX), "on" or "off".
         force: redo every step even when its outputs exist.
         extra_opts: config overrides (``KEY VALUE`` list) applied to every step's config.
     """
@@ -90,12 +136,35 @@ class DemoSettings:
     relation_batch: int = 8
     sgdet_detections: int = 20
     threads: int = 0
+    amp: str = "auto"
     force: bool = False
     extra_opts: List[str] = field(default_factory=list)
 
     @property
     def dataset_root(self) -> str:
         return os.path.join(self.out, "datasets", "toy")
+
+    @property
+    def amp_enabled(self) -> bool:
+        """Whether training runs in bfloat16 mixed precision (see ``amp``)."""
+        if self.amp not in ("auto", "on", "off"):
+            raise ValueError(f"DemoSettings.amp must be 'auto', 'on' or 'off', got {self.amp!r}")
+        return self.amp == "on" or (self.amp == "auto" and cpu_has_native_bf16())
+
+    def expected_seconds(self) -> "OrderedDict[str, float]":
+        """Expected time of every step on the machine of :data:`STEP_COSTS`."""
+        c, prec = STEP_COSTS, ("amp" if self.amp_enabled else "fp32")
+        test = self.num_test
+        return OrderedDict([
+            ("data", c["data"] * (self.num_train + self.num_test)),
+            ("detector", c["detector"][prec] * self.detector_iters * self.detector_batch),
+            ("eval_detector", c["eval_detector"] * test),
+            ("motifs", c["motifs"][prec] * self.relation_iters * self.relation_batch),
+            ("eval_predcls", c["eval_predcls"] * test),
+            ("eval_sgcls", c["eval_sgcls"] * test),
+            ("eval_sgdet", c["eval_sgdet"] * test * max(self.sgdet_detections, 1) / 20),
+            ("frequency", c["frequency"] * test),
+        ])
 
 
 class DemoPipeline:
@@ -138,6 +207,8 @@ class DemoPipeline:
             "INPUT.MAX_SIZE_TEST", size,
             "SEED", s.seed,
             "OUTPUT_DIR", output_dir,
+            "SOLVER.AMP.ENABLED", s.amp_enabled,
+            "MODEL.DETECTOR.CHANNELS_LAST", s.amp_enabled,  # NHWC is what makes bfloat16 convolutions fast
         ]
         cfg.merge_from_list(base + list(opts) + list(s.extra_opts))
         if task is not None:
@@ -275,6 +346,13 @@ class DemoPipeline:
             torch.set_num_threads(s.threads)
         t_start = time.perf_counter()
         os.makedirs(s.out, exist_ok=True)
+        expected = s.expected_seconds()
+        self.print(
+            f"[demo] steps (expected on a quiet 2-core x86_64 VM, {sum(expected.values()) / 60:.0f} min in all; "
+            "steps whose outputs exist are skipped): "
+            + ", ".join(f"{k} {v:.0f} s" for k, v in expected.items())
+        )
+        self.print(f"[demo] machine: {machine_summary(s.amp_enabled)}")
         data = self.make_data()
 
         det_dir = os.path.join(s.out, "detector")
@@ -319,12 +397,20 @@ class DemoPipeline:
             f"  metrics            {os.path.join(s.out, 'eval', '<mode>', 'inference', TEST_SET, 'metrics.json')}",
             f"  this table         {os.path.join(s.out, 'summary.md')}",
         ]
+        lines += [
+            "",
+            "| step | expected s | took s |",
+            "|---|---:|---:|",
+        ] + [
+            f"| {k} | {v:.0f} | " + (f"{self.timings[k]:.0f}" if k in self.timings else "skipped") + " |"
+            for k, v in expected.items()
+        ] + [f"Machine: {machine_summary(s.amp_enabled)}."]
         text = "\n".join(lines)
         self.print(text)
         summary = {
             "table": table, "metrics": metrics, "frequency_predcls": freq, "detector": det_metrics["bbox"],
             "timings_s": dict(self.timings), "total_s": total, "skipped": self.skipped, "paths": dict(paths),
-            "settings": asdict(s),
+            "settings": asdict(s), "expected_s": dict(expected), "machine": machine_summary(s.amp_enabled),
         }
         atomic_write_text(os.path.join(s.out, "summary.md"), text + "\n")
         atomic_write_text(os.path.join(s.out, "summary.json"), json.dumps(summary, indent=1, default=str))
@@ -386,6 +472,8 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
     parser.add_argument("--sgdet-detections", type=int, default=d.sgdet_detections,
                         help="detections per image related in sgdet")
     parser.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0 = torch default)")
+    parser.add_argument("--amp", choices=("auto", "on", "off"), default=d.amp,
+                        help="bfloat16 mixed-precision training (auto: on when the CPU has native bfloat16)")
     parser.add_argument("--force", action="store_true", default=os.environ.get("FORCE", "") not in ("", "0"),
                         help="redo every step even when its outputs exist (also FORCE=1)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, metavar="KEY VALUE",
@@ -399,6 +487,6 @@ def settings_from_args(args: argparse.Namespace) -> DemoSettings:
         out=args.out, seed=args.seed, num_train=args.num_train, num_test=args.num_test, num_val=args.num_val,
         image_size=args.image_size, detector_iters=args.detector_iters, detector_batch=args.detector_batch,
         relation_iters=args.relation_iters, relation_batch=args.relation_batch,
-        sgdet_detections=args.sgdet_detections, threads=args.threads,
+        sgdet_detections=args.sgdet_detections, threads=args.threads, amp=args.amp,
         force=args.force, extra_opts=list(args.opts or []),
     )

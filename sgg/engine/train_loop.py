@@ -4,7 +4,11 @@
 iteration inside an :class:`~sgg.utils.events.EventStorage` and calls the hooks around it.
 ``SimpleTrainer.run_step`` does one optimisation step: next batch, forward (``model(batch)`` returns
 a dict; entries whose name contains ``"loss"`` are summed, others are logged), a finite-loss
-check, backward (with a CUDA ``GradScaler`` under AMP), gradient clipping and the optimizer step.
+check, backward (with a CUDA ``GradScaler`` under float16 AMP), gradient clipping and the optimizer step.
+
+Mixed precision (``amp=True``): float16 autocast with loss scaling on CUDA; bfloat16 autocast on the
+CPU (no loss scaling: bfloat16 has float32's exponent range), which oneDNN runs natively on CPUs with
+AVX512-BF16 or AMX (:func:`cpu_has_native_bf16`) and emulates, slowly, elsewhere.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from ..utils import comm
 from ..utils.events import EventStorage, get_event_storage
 from ..utils.seed import set_rng_states
 
-__all__ = ["HookBase", "TrainerBase", "SimpleTrainer", "move_to_device"]
+__all__ = ["HookBase", "TrainerBase", "SimpleTrainer", "move_to_device", "cpu_has_native_bf16", "autocast_dtype"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +42,24 @@ def move_to_device(obj: Any, device: torch.device) -> Any:
     if hasattr(obj, "to") and callable(obj.to):
         return obj.to(device)
     return obj
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU computes bfloat16 dot products natively (x86 AVX512-BF16 or AMX-BF16; Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype:
+    """The mixed-precision dtype of a device: float16 on CUDA, bfloat16 elsewhere (CPU)."""
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
 class HookBase:
@@ -125,7 +147,7 @@ class SimpleTrainer(TrainerBase):
         data_loader: an iterable of batches (typically infinite).
         optimizer: the optimizer.
         grad_clip_norm: clip the global gradient norm to this value (``None`` = no clipping).
-        amp: mixed precision; only takes effect when the model is on CUDA.
+        amp: mixed precision: float16 + ``GradScaler`` on CUDA, bfloat16 autocast on the CPU.
     """
 
     def __init__(
@@ -144,12 +166,15 @@ class SimpleTrainer(TrainerBase):
         self.optimizer = optimizer
         self.grad_clip_norm = grad_clip_norm
         self.device = next(model.parameters()).device
-        self.amp = bool(amp) and self.device.type == "cuda"
+        self.amp = bool(amp) and self.device.type in ("cuda", "cpu")
+        self.amp_dtype = autocast_dtype(self.device)
         if amp and not self.amp:
-            logger.info(
-                "SOLVER.AMP.ENABLED is ignored: mixed precision needs CUDA, the model is on %s", self.device
+            logger.info("SOLVER.AMP.ENABLED is ignored: no mixed precision on %s", self.device)
+        if self.amp and self.device.type == "cpu" and not cpu_has_native_bf16():
+            logger.warning(
+                "SOLVER.AMP.ENABLED on a CPU without AVX512-BF16/AMX: bfloat16 is emulated and may be slower"
             )
-        self.grad_scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self.grad_scaler = torch.amp.GradScaler("cuda") if self.amp and self.amp_dtype == torch.float16 else None
         self._data_iter = None
         self.batches_consumed = 0  # batches drawn by training; restored on resume
         self._resume_rng_states: Optional[List[Dict[str, Any]]] = None
@@ -208,7 +233,7 @@ class SimpleTrainer(TrainerBase):
         batch = self._next_batch()
         data_time = time.perf_counter() - t0
 
-        with torch.autocast(device_type=self.device.type, enabled=self.amp):
+        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp):
             out = self.model(batch)
         if not isinstance(out, dict):
             raise TypeError(

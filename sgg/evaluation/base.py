@@ -125,7 +125,9 @@ class PerImageEvaluator(DatasetEvaluator):
 
     def report(self, results: dict[str, Any]) -> dict[str, Any]:
         """Log ``results`` (logger of the subclass's module), write them if ``output_dir``; returns them."""
-        logging.getLogger(type(self).__module__).info(self.format_log(results))
+        log = logging.getLogger(type(self).__module__)
+        if log.isEnabledFor(logging.INFO):  # the text costs milliseconds; build it only when it is shown
+            log.info(self.format_log(results))
         if self.output_dir:
             self.write_outputs(results, self.output_dir)
         return results

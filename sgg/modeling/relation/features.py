@@ -235,50 +235,60 @@ class UnionFeatureExtractor(nn.Module):
         (``(region, spatial)``, both (sum R, D), with ``separate_spatial``).
 
         The union box of ``(i, j)`` equals that of ``(j, i)``, so each is pooled once per unordered
-        pair. Images with more than ``chunk_size`` pairs are processed in chunks of that many pairs
-        (both orders of a pair in the same chunk), which bounds the memory of SGDet with many
-        detections (80 boxes: 6,320 pairs).
+        pair. In eval mode, an image with more than ``chunk_size`` pairs is processed that many
+        pairs at a time (both orders of a pair in the same chunk; rows are independent there since
+        BatchNorm uses its running statistics), which bounds the memory of SGDet with many
+        detections (80 boxes: 6,320 pairs). In training all pairs of the batch go through the mask
+        encoder together (its BatchNorm statistics are those of the whole batch).
         """
         device = boxes[0].device if len(boxes) else torch.device("cpu")
         width = self.out_dim * (2 if self.separate_spatial else 1)
-        out = []
-        for i, (b, p, size) in enumerate(zip(boxes, pair_idx, image_sizes)):
-            if len(p) == 0:
-                out.append(torch.zeros((0, width), device=device))
-                continue
-            maps = _image_maps(features, i)
-            b, p = b.float(), p.long()
-            n = len(b)
-            key = torch.minimum(p[:, 0], p[:, 1]) * n + torch.maximum(p[:, 0], p[:, 1])
-            if len(p) <= self.chunk_size:
-                out.append(self._pairs(maps, b, p, key, size))
-                continue
-            order = torch.sort(key, stable=True).indices
-            result = None
-            for start in range(0, len(p), self.chunk_size):
-                idx = order[start:start + self.chunk_size]
-                feats = self._pairs(maps, b, p[idx], key[idx], size)
-                if result is None:
-                    result = feats.new_empty((len(p), feats.shape[1]))
-                result[idx] = feats
-            out.append(result)
-        feats = torch.cat(out, 0) if out else torch.zeros((0, width), device=device)
+        total = sum(len(p) for p in pair_idx)
+        if total == 0:
+            feats = torch.zeros((0, width), device=device)
+        elif self.training or total <= self.chunk_size:
+            feats = self._pairs(features, [b.float() for b in boxes], [p.long() for p in pair_idx], image_sizes)
+        else:
+            feats = torch.cat([self._image_in_chunks(features, i, b.float(), p.long(), size)
+                               for i, (b, p, size) in enumerate(zip(boxes, pair_idx, image_sizes))], 0)
         if self.separate_spatial:
             return feats[:, : self.out_dim], feats[:, self.out_dim:]
         return feats
 
-    def _pairs(self, maps, boxes: Tensor, pairs: Tensor, key: Tensor, size: Tuple[int, int]) -> Tensor:
-        """Features of the given pairs of one image; union boxes pooled once per unordered pair."""
-        uniq, inverse = torch.unique(key, return_inverse=True)
-        # one pair per unordered pair (either order: their union boxes are equal)
-        first = torch.zeros(len(uniq), dtype=torch.long, device=key.device)
-        first.scatter_(0, inverse, torch.arange(len(key), device=key.device))
-        unions = union_boxes(boxes, pairs[first])
-        pooled = self.pooler(maps, [unions])[inverse]
-        rect = self.mask_encoder(spatial_masks(boxes, pairs, size, self.canvas_size).to(pooled.dtype))
+    def _image_in_chunks(self, features, i: int, boxes: Tensor, pairs: Tensor, size: Tuple[int, int]) -> Tensor:
+        """Features of image ``i``'s pairs, ``chunk_size`` pairs at a time (eval mode)."""
+        maps = _image_maps(features, i)
+        order = torch.sort(_unordered_key(pairs, len(boxes)), stable=True).indices
+        out = None
+        for start in range(0, len(pairs), self.chunk_size):
+            idx = order[start:start + self.chunk_size]
+            feats = self._pairs(maps, [boxes], [pairs[idx]], [size])
+            if out is None:
+                out = feats.new_empty((len(pairs), feats.shape[1]))
+            out[idx] = feats
+        return out if out is not None else boxes.new_zeros((0, self.out_dim * (2 if self.separate_spatial else 1)))
+
+    def _pairs(self, features, boxes: Sequence[Tensor], pairs: Sequence[Tensor], sizes) -> Tensor:
+        """Packed features of the given pairs; union boxes pooled once per unordered pair."""
+        unions, inverses, offset = [], [], 0
+        for b, p in zip(boxes, pairs):
+            _, inverse = torch.unique(_unordered_key(p, len(b)), return_inverse=True)
+            first = torch.zeros(int(inverse.max()) + 1 if len(p) else 0, dtype=torch.long, device=p.device)
+            first.scatter_(0, inverse, torch.arange(len(p), device=p.device))  # either order: same union box
+            unions.append(union_boxes(b, p[first]))
+            inverses.append(inverse + offset)
+            offset += len(first)
+        pooled = self.pooler(features, unions)[torch.cat(inverses)]
+        masks = torch.cat([spatial_masks(b, p, size, self.canvas_size) for b, p, size in zip(boxes, pairs, sizes)], 0)
+        rect = self.mask_encoder(masks.to(pooled.dtype))
         if self.separate_spatial:
             return torch.cat([self.box_head(pooled), self.spatial_fc(rect.flatten(1))], 1)
         return self.box_head(pooled + rect)
+
+
+def _unordered_key(pairs: Tensor, n: int) -> Tensor:
+    """``min(i, j) * n + max(i, j)`` of every pair: equal for ``(i, j)`` and ``(j, i)``."""
+    return torch.minimum(pairs[:, 0], pairs[:, 1]) * n + torch.maximum(pairs[:, 0], pairs[:, 1])
 
 
 def _image_maps(features, i: int):
