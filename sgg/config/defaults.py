@@ -56,6 +56,8 @@ def _base_config() -> CN:
     _C.INPUT.FLIP_PROB = 0.0  # horizontal flip probability at training (needs a flippable predicate set)
     _C.INPUT.PIXEL_MEAN = (0.485, 0.456, 0.406)  # RGB mean on [0, 1] pixels
     _C.INPUT.PIXEL_STD = (0.229, 0.224, 0.225)  # RGB std on [0, 1] pixels
+    _C.INPUT.TO_BGR255 = False  # True: the detector sees BGR in 0..255 and PIXEL_MEAN/STD are BGR 0..255 (SGB)
+    _C.INPUT.RESIZE_RULE = "round"  # test/train resize: "round" (detectron2) or "sgb" (SGB's int truncation)
 
     # ----------------------------------------------------------------- solver
     _C.SOLVER = CN()

@@ -13,7 +13,7 @@ __all__ = ["add_detector_config"]
 def add_detector_config(cfg: CN) -> None:
     """Add the detector subtree to ``cfg`` in place."""
     cfg.MODEL.DETECTOR = CN()
-    cfg.MODEL.DETECTOR.BACKEND = "torchvision"  # "torchvision" (default) or "detectron2" (optional adapter)
+    cfg.MODEL.DETECTOR.BACKEND = "torchvision"  # "torchvision" (default), "detectron2" (optional) or "sgb"
     cfg.MODEL.DETECTOR.ARCH = "resnet50_fpn"  # resnet50_fpn|resnet18_fpn|mobilenet_v3_fpn|toy_resnet18_fpn
     cfg.MODEL.DETECTOR.TRAINABLE_LAYERS = 5  # backbone stages trained, counted from the last (5 = all)
     cfg.MODEL.DETECTOR.NORM = "BN"  # "BN" (trainable BatchNorm) or "FrozenBN"
@@ -31,6 +31,25 @@ def add_detector_config(cfg: CN) -> None:
     cfg.MODEL.DETECTOR.CHANNELS_LAST = False  # NHWC conv layers and feature maps (faster with AMP; same results up to rounding)
     cfg.MODEL.DETECTOR.WEIGHTS = ""  # user weights for the detector (a state_dict file)
     cfg.MODEL.DETECTOR.D2_CONFIG_FILE = ""  # detectron2 backend: its YAML, or model_zoo:<path>
+
+    # sgb backend (SGB's maskrcnn-benchmark detector, docs/sgb_detector.md); it also reads ARCH
+    # (R-50-FPN | R-101-FPN | R-152-FPN), FPN_CHANNELS, ANCHOR_SIZES, ASPECT_RATIOS, the RPN_*_TEST and
+    # RPN_NMS_THRESH keys above and the ROI_HEADS / ROI_BOX_HEAD keys below
+    cfg.MODEL.DETECTOR.SGB = CN()
+    cfg.MODEL.DETECTOR.SGB.NUM_GROUPS = 32  # ResNeXt cardinality (1 = plain ResNet)
+    cfg.MODEL.DETECTOR.SGB.WIDTH_PER_GROUP = 8  # channels per group of layer1's bottleneck
+    cfg.MODEL.DETECTOR.SGB.STRIDE_IN_1X1 = False  # stride of a stage's first block in the 1x1 conv (else 3x3)
+    cfg.MODEL.DETECTOR.SGB.STEM_OUT_CHANNELS = 64  # stem width
+    cfg.MODEL.DETECTOR.SGB.RES2_OUT_CHANNELS = 256  # layer1 output width (doubles per stage)
+    cfg.MODEL.DETECTOR.SGB.RPN_MID_CHANNEL = 0  # RPN 3x3 conv width (0 = FPN_CHANNELS; must equal it)
+    cfg.MODEL.DETECTOR.SGB.ANCHOR_STRIDE = (4, 8, 16, 32, 64)  # anchor stride per FPN level
+    cfg.MODEL.DETECTOR.SGB.RPN_MIN_SIZE = 0.0  # proposals with a +1 side below this are dropped
+    cfg.MODEL.DETECTOR.SGB.FPN_POST_NMS_TOP_N_TEST = 1000  # proposals kept per image over all levels
+    cfg.MODEL.DETECTOR.SGB.POOLER_SCALES = (0.25, 0.125, 0.0625, 0.03125)  # box pooler levels P2..P5
+    cfg.MODEL.DETECTOR.SGB.BBOX_REG_WEIGHTS = (10.0, 10.0, 5.0, 5.0)  # box-head coder weights
+    cfg.MODEL.DETECTOR.SGB.POST_NMS_PER_CLS_TOPN = 300  # survivors per class after NMS (proposal order)
+    cfg.MODEL.DETECTOR.SGB.NMS_FILTER_DUPLICATES = True  # one class per proposal (its best surviving one)
+    cfg.MODEL.DETECTOR.SGB.SIZE_DIVISIBILITY = 32  # batch padded to a multiple of this (0 = no rounding)
 
     cfg.MODEL.ROI_HEADS = CN()
     cfg.MODEL.ROI_HEADS.NUM_CLASSES = 151  # object classes including background (VG-150: 151)

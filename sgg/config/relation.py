@@ -32,6 +32,7 @@ def add_relation_config(cfg: CN) -> None:
     _C.REWEIGHT_POWER = 1.0  # kappa in w_c = (1/f_c)^kappa for reweighted_ce
     _C.CLASS_BALANCED_BETA = 0.9999  # beta of class_balanced_ce
     _C.SPATIAL_MASK_SIZE = 27  # canvas of the 2-channel union spatial mask (4*7-1)
+    _C.POOLING_ALL_LEVELS = False  # union boxes pooled from every FPN level + 3x3 reduce conv (SGB: True)
 
     _C.MOTIFS = CN()
     _C.MOTIFS.OBJ_ORDER = "leftright"  # object order of the context LSTMs: leftright | confidence | size | random

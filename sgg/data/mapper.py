@@ -20,11 +20,33 @@ from ..structures.scene_graph import SceneGraphRecord
 from .errors import DatasetFormatError
 from .vg150 import filter_duplicate_relations
 
-__all__ = ["DatasetMapper", "resized_shape", "filter_duplicate_relations"]
+__all__ = ["DatasetMapper", "resized_shape", "RESIZE_RULES", "filter_duplicate_relations"]
 
 
-def resized_shape(height: int, width: int, min_size: int, max_size: int) -> Tuple[int, int]:
-    """(new_h, new_w): shorter side to ``min_size``, longer side at most ``max_size``."""
+RESIZE_RULES = ("round", "sgb")
+
+
+def resized_shape(height: int, width: int, min_size: int, max_size: int, rule: str = "round") -> Tuple[int, int]:
+    """(new_h, new_w): shorter side to ``min_size``, longer side at most ``max_size``.
+
+    ``rule="round"`` (detectron2): one scale factor, both sides rounded. ``rule="sgb"``
+    (maskrcnn-benchmark's ``Resize.get_size``, ``INPUT.RESIZE_RULE sgb``): when the long side would
+    pass ``max_size`` the target short side becomes ``int(round(max_size * short / long))``; an image
+    whose short side already has the target size is kept; otherwise the short side gets the target
+    and the long side ``int(target * long / short)`` (truncated), e.g. 1470x1329 -> 663x600.
+    """
+    if rule == "sgb":
+        size = min_size
+        short, long = float(min(width, height)), float(max(width, height))
+        if long / short * size > max_size:
+            size = int(round(max_size * short / long))
+        if (width <= height and width == size) or (height <= width and height == size):
+            return height, width
+        if width < height:
+            return int(size * height / width), size
+        return size, int(size * width / height)
+    if rule != "round":
+        raise ValueError(f"INPUT.RESIZE_RULE: expected one of {RESIZE_RULES}, got {rule!r}")
     scale = min_size / min(height, width)
     if max(height, width) * scale > max_size:
         scale = max_size / max(height, width)
@@ -42,11 +64,12 @@ class DatasetMapper:
         flip_map: predicate id -> id after a horizontal flip (all ids), or None if not flippable.
         filter_duplicate_rels: apply SGB's per-pair random predicate choice at training.
         seed: seed of the mapper's random generator (re-seeded per data-loader worker).
+        resize_rule: "round" or "sgb" (see :func:`resized_shape`).
     """
 
     def __init__(self, is_train: bool, min_sizes: Sequence[int], max_size: int, flip_prob: float = 0.0,
                  flip_map: Optional[Dict[int, int]] = None, filter_duplicate_rels: bool = True,
-                 seed: int = 0, dataset_name: str = "") -> None:
+                 seed: int = 0, dataset_name: str = "", resize_rule: str = "round") -> None:
         if is_train and flip_prob > 0 and flip_map is None:
             raise ValueError(
                 f"horizontal flip requested (INPUT.FLIP_PROB={flip_prob}) but dataset '{dataset_name or '?'}' "
@@ -64,6 +87,9 @@ class DatasetMapper:
                 self.flip_lut[a] = b
         self.filter_duplicate_rels = filter_duplicate_rels and is_train
         self.seed = seed
+        if resize_rule not in RESIZE_RULES:
+            raise ValueError(f"INPUT.RESIZE_RULE: expected one of {RESIZE_RULES}, got {resize_rule!r}")
+        self.resize_rule = resize_rule
         self.rng = np.random.default_rng(seed)
 
     @classmethod
@@ -78,6 +104,7 @@ class DatasetMapper:
             filter_duplicate_rels=cfg.DATASETS.FILTER_DUPLICATE_RELS,
             seed=max(cfg.SEED, 0),
             dataset_name="" if metadata is None else metadata.name,
+            resize_rule=cfg.INPUT.RESIZE_RULE,
         )
 
     def reseed(self, seed: int) -> None:
@@ -96,7 +123,7 @@ class DatasetMapper:
         image = self._read_image(record)
         w0, h0 = image.size
         size = self.min_sizes[int(self.rng.integers(len(self.min_sizes)))] if self.is_train else self.min_sizes[0]
-        new_h, new_w = resized_shape(h0, w0, size, self.max_size)
+        new_h, new_w = resized_shape(h0, w0, size, self.max_size, self.resize_rule)
         if (new_w, new_h) != (w0, h0):
             image = image.resize((new_w, new_h), Image.BILINEAR)
         # scale relative to the record's (annotated) size: boxes are in record pixels

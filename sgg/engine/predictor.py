@@ -192,7 +192,7 @@ class SceneGraphPredictor:
             relations=np.zeros((0, 3), np.int64),
             image_path=str(image) if isinstance(image, (str, os.PathLike)) else None,
         )
-        new_h, new_w = resized_shape(height, width, self.min_size, self.max_size)
+        new_h, new_w = resized_shape(height, width, self.min_size, self.max_size, self.cfg.INPUT.RESIZE_RULE)
         if (new_w, new_h) != (width, height):
             pil = pil.resize((new_w, new_h), Image.BILINEAR)
         sx, sy = new_w / float(width), new_h / float(height)

@@ -140,7 +140,9 @@ class SceneGraphRCNN(nn.Module):
         from .heads.registry import build_relation_head
 
         obj_ext = ObjectFeatureExtractor.from_detector(detector)
-        union_ext = UnionFeatureExtractor.from_detector(detector, canvas_size=rh.SPATIAL_MASK_SIZE)
+        union_ext = UnionFeatureExtractor.from_detector(
+            detector, canvas_size=rh.SPATIAL_MASK_SIZE, pool_all_levels=rh.POOLING_ALL_LEVELS
+        )
         head = build_relation_head(
             cfg, metadata, {"obj_feat_dim": obj_ext.out_dim, "union_feat_dim": union_ext.out_dim}
         )
@@ -321,8 +323,13 @@ class SceneGraphRCNN(nn.Module):
         )
 
     def _top_detections(self, det: Detections) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        """(boxes, scores, logits, boxes_per_cls) of the ``detections_per_img`` best detections."""
+        """(boxes, scores, logits, boxes_per_cls) of the ``detections_per_img`` best detections.
+
+        They keep the detector's order (score order for torchvision and detectron2; SGB's detector
+        lists them in proposal order, which its relation stage keeps).
+        """
         order = torch.argsort(det.scores, descending=True, stable=True)[: self.detections_per_img]
+        order = order.sort().values
         boxes = det.boxes[order].float()
         per_cls = det.boxes_per_cls
         if per_cls is None:

@@ -42,14 +42,22 @@ class ImageSample:
         return int(self.image.shape[-2]), int(self.image.shape[-1])
 
     def to_original(self, boxes: Tensor) -> Tensor:
-        """Map (N, 4) network-input boxes back to original-image pixels (undoing the flip)."""
-        sx, sy = self.scale
+        """Map (N, 4) network-input boxes back to original-image pixels (undoing the flip).
+
+        Coordinates are multiplied by ``record size / input size`` per axis, the float32
+        operation of maskrcnn-benchmark's ``BoxList.resize`` that SGB's evaluation applies
+        (divided by ``scale`` when the sample has no record).
+        """
         out = boxes.clone().float()
+        h, w = self.image_size
         if self.flipped:
-            w = self.image.shape[-1]
-            out[:, [0, 2]] = w - boxes[:, [2, 0]]
-        out[:, [0, 2]] /= sx
-        out[:, [1, 3]] /= sy
+            out[:, [0, 2]] = w - boxes[:, [2, 0]].float()
+        if self.record is None:
+            out[:, [0, 2]] /= self.scale[0]
+            out[:, [1, 3]] /= self.scale[1]
+        else:
+            out[:, [0, 2]] *= float(self.record.width) / float(w)
+            out[:, [1, 3]] *= float(self.record.height) / float(h)
         return out
 
     def to(self, device: torch.device) -> ImageSample:

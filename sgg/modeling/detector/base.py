@@ -96,7 +96,8 @@ class SGGDetector(nn.Module):
 
     Subclasses set ``num_classes`` (C_obj incl. background), ``box_feature_dim`` (box head output
     width), ``pooler_resolution`` and ``fpn_channels``, and provide the box modules.
-    ``pixel_mean`` / ``pixel_std`` are buffers (RGB, images in [0, 1]).
+    ``pixel_mean`` / ``pixel_std`` are buffers: RGB for images in [0, 1], or, with ``to_bgr255``
+    (``INPUT.TO_BGR255``, maskrcnn-benchmark's convention), BGR for images in [0, 255].
     """
 
     num_classes: int
@@ -105,10 +106,11 @@ class SGGDetector(nn.Module):
     fpn_channels: int
     size_divisibility: int = 32
 
-    def __init__(self, pixel_mean: Sequence[float], pixel_std: Sequence[float]) -> None:
+    def __init__(self, pixel_mean: Sequence[float], pixel_std: Sequence[float], to_bgr255: bool = False) -> None:
         super().__init__()
         if len(pixel_mean) != 3 or len(pixel_std) != 3:
             raise ValueError(f"pixel_mean/pixel_std need 3 values (RGB), got {pixel_mean} / {pixel_std}")
+        self.to_bgr255 = bool(to_bgr255)
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(3, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(3, 1, 1), False)
 
@@ -120,8 +122,9 @@ class SGGDetector(nn.Module):
     def preprocess(self, samples: Sequence[ImageSample]) -> Tuple[Tensor, List[Tuple[int, int]]]:
         """Normalise with pixel mean/std and zero-pad into one (B, 3, Hmax, Wmax) tensor.
 
-        Hmax and Wmax are rounded up to a multiple of ``size_divisibility`` (32). Returns the batch and
-        the (height, width) of every image before padding.
+        With ``to_bgr255`` the [0, 1] RGB image becomes ``image[[2, 1, 0]] * 255`` first. Hmax and
+        Wmax are rounded up to a multiple of ``size_divisibility`` (32). Returns the batch and the
+        (height, width) of every image before padding.
         """
         if len(samples) == 0:
             raise ValueError("preprocess: empty batch")
@@ -134,9 +137,11 @@ class SGGDetector(nn.Module):
                     f"got {tuple(img.shape)} {img.dtype}"
                 )
             img = img.to(self.device, torch.float32)
+            if self.to_bgr255:
+                img = img[[2, 1, 0]] * 255
             images.append((img - self.pixel_mean) / self.pixel_std)
             sizes.append((int(img.shape[1]), int(img.shape[2])))
-        d = self.size_divisibility
+        d = max(1, int(self.size_divisibility))
         h = -(-max(hw[0] for hw in sizes) // d) * d
         w = -(-max(hw[1] for hw in sizes) // d) * d
         batch = torch.stack([F.pad(im, (0, w - im.shape[2], 0, h - im.shape[1])) for im in images])

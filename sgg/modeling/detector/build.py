@@ -13,7 +13,7 @@ from .base import DETECTOR_BACKEND_REGISTRY, SGGDetector
 __all__ = ["build_detector", "load_detector_weights", "DetectorWeightsError", "BACKEND_ALIASES"]
 
 # short names accepted by MODEL.DETECTOR.BACKEND; any registered class name works too
-BACKEND_ALIASES = {"torchvision": "TorchvisionDetector", "detectron2": "Detectron2Detector"}
+BACKEND_ALIASES = {"torchvision": "TorchvisionDetector", "detectron2": "Detectron2Detector", "sgb": "SGBDetector"}
 
 
 class DetectorWeightsError(RuntimeError):
@@ -88,7 +88,7 @@ def build_detector(cfg) -> SGGDetector:
 
     Registered backends: "torchvision" (default) and "detectron2" (needs detectron2 installed).
     """
-    from . import detectron2_adapter, torchvision_backend  # noqa: F401  (register the backends)
+    from . import detectron2_adapter, sgb_detector, torchvision_backend  # noqa: F401  (register the backends)
 
     name = cfg.MODEL.DETECTOR.BACKEND
     name = BACKEND_ALIASES.get(name, name)

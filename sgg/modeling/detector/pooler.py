@@ -111,6 +111,13 @@ class BoxPooler(nn.Module):
             nn.init.zeros_(conv.bias)
             self.reduce_channel = nn.Sequential(conv, nn.ReLU(inplace=True))
 
+    def variant(self, pool_all_levels: bool, in_channels: Optional[int] = None) -> BoxPooler:
+        """A new pooler with the same levels and RoIAlign settings (e.g. the all-levels union pooler)."""
+        return BoxPooler(
+            self.output_size, self.scales, self.sampling_ratio, self.canonical_box_size, self.canonical_level,
+            self.in_features, pool_all_levels, in_channels,
+        )
+
     def _select(self, features: FeatureInput) -> List[Tensor]:
         if isinstance(features, Mapping):
             if self.in_features is not None:

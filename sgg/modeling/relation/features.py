@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Callable, List, Sequence, Tuple
+from collections import OrderedDict
+from typing import Callable, List, Mapping, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor, nn
@@ -147,7 +148,10 @@ class ObjectFeatureExtractor(nn.Module):
 class UnionFeatureExtractor(nn.Module):
     """Union-box features of candidate pairs (methods_spec 0.4) -> (sum R, D).
 
-    ``box_head(pooler(features, union boxes) + mask_encoder(spatial masks))``.
+    ``box_head(pooler(features, union boxes) + mask_encoder(spatial masks))``; with
+    ``separate_spatial`` (SGB's ``CAUSAL.SEPARATE_SPATIAL``) the two parts stay apart and the
+    extractor returns ``(box_head(pooled), spatial_fc(flattened mask features))``, where
+    ``spatial_fc`` is Linear(C P^2 -> D/2), ReLU, Linear(D/2 -> D), ReLU.
 
     Args:
         pooler: the detector's RoI pooler (see :class:`ObjectFeatureExtractor`).
@@ -156,12 +160,9 @@ class UnionFeatureExtractor(nn.Module):
         feature_channels: channels C of the pooled maps (FPN channels).
         pooler_resolution: P, the pooled map size; must equal the mask encoder's output size.
         canvas_size: S of the spatial masks (27 for P = 7).
+        chunk_size: pairs of an image processed at once (memory bound of many-pair SGDet).
+        separate_spatial: return region and spatial features apart (see above).
     """
-
-    #: in eval mode, pairs are pooled and encoded this many at a time (bounds the peak memory of sgdet
-    #: inference: 6,320 pairs x 256 x 7 x 7 pooled floats are 317 MB at once); rows are independent there
-    #: (BatchNorm uses its running statistics), so the result is the same
-    chunk_size: int = 1024
 
     def __init__(
         self,
@@ -171,6 +172,8 @@ class UnionFeatureExtractor(nn.Module):
         feature_channels: int,
         pooler_resolution: int,
         canvas_size: int = 27,
+        chunk_size: int = 1024,
+        separate_spatial: bool = False,
     ) -> None:
         super().__init__()
         if SpatialMaskEncoder.output_size(canvas_size) != pooler_resolution:
@@ -184,18 +187,41 @@ class UnionFeatureExtractor(nn.Module):
         self.box_head = box_head
         self.out_dim = int(out_dim)
         self.canvas_size = int(canvas_size)
+        if chunk_size < 1:
+            raise ValueError(f"UnionFeatureExtractor: chunk_size must be >= 1, got {chunk_size}")
+        self.chunk_size = int(chunk_size)
         self.mask_encoder = SpatialMaskEncoder(feature_channels, canvas_size)
+        self.separate_spatial = bool(separate_spatial)
+        if self.separate_spatial:
+            self.spatial_fc = nn.Sequential(
+                nn.Linear(feature_channels * pooler_resolution**2, self.out_dim // 2),
+                nn.ReLU(inplace=True),
+                nn.Linear(self.out_dim // 2, self.out_dim),
+                nn.ReLU(inplace=True),
+            )
 
     @classmethod
-    def from_detector(cls, detector, canvas_size: int = 27) -> UnionFeatureExtractor:
-        """Copies of the detector's pooler and box head plus a fresh mask encoder."""
+    def from_detector(
+        cls, detector, canvas_size: int = 27, pool_all_levels: bool = False, separate_spatial: bool = False
+    ) -> UnionFeatureExtractor:
+        """Copies of the detector's pooler and box head plus a fresh mask encoder.
+
+        With ``pool_all_levels`` (SGB's ``POOLING_ALL_LEVELS``) the union box is pooled from every
+        level and the concatenation reduced by a 3x3 conv (the pooler's ``variant``).
+        """
+        pooler = (
+            detector.box_pooler.variant(True, detector.fpn_channels)
+            if pool_all_levels
+            else copy.deepcopy(detector.box_pooler)
+        )
         return cls(
-            copy.deepcopy(detector.box_pooler),
+            pooler,
             _trainable_copy(detector.box_head),
             detector.box_feature_dim,
             detector.fpn_channels,
             detector.pooler_resolution,
             canvas_size,
+            separate_spatial=separate_spatial,
         )
 
     def forward(
@@ -204,32 +230,69 @@ class UnionFeatureExtractor(nn.Module):
         boxes: Sequence[Tensor],
         pair_idx: Sequence[Tensor],
         image_sizes: Sequence[Tuple[int, int]],
-    ) -> Tensor:
-        """``boxes``/``pair_idx``/``image_sizes`` are per image; returns packed (sum R, D)."""
+    ) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        """``boxes``/``pair_idx``/``image_sizes`` are per image; returns packed (sum R, D)
+        (``(region, spatial)``, both (sum R, D), with ``separate_spatial``).
+
+        The union box of ``(i, j)`` equals that of ``(j, i)``, so each is pooled once per unordered
+        pair. In eval mode, an image with more than ``chunk_size`` pairs is processed that many
+        pairs at a time (both orders of a pair in the same chunk; rows are independent there since
+        BatchNorm uses its running statistics), which bounds the memory of SGDet with many
+        detections (80 boxes: 6,320 pairs). In training all pairs of the batch go through the mask
+        encoder together (its BatchNorm statistics are those of the whole batch).
+        """
         device = boxes[0].device if len(boxes) else torch.device("cpu")
+        width = self.out_dim * (2 if self.separate_spatial else 1)
         total = sum(len(p) for p in pair_idx)
         if total == 0:
-            return torch.zeros((0, self.out_dim), device=device)
-        if total > self.chunk_size and not self.training:
-            return self._chunked(features, boxes, pair_idx, image_sizes)
-        unions = [union_boxes(b.float(), p) for b, p in zip(boxes, pair_idx)]
-        masks = torch.cat(
-            [spatial_masks(b, p, size, self.canvas_size) for b, p, size in zip(boxes, pair_idx, image_sizes)],
-            0,
-        )
-        pooled = self.pooler(features, unions)
-        return self.box_head(pooled + self.mask_encoder(masks.to(pooled.dtype)))
+            feats = torch.zeros((0, width), device=device)
+        elif self.training or total <= self.chunk_size:
+            feats = self._pairs(features, [b.float() for b in boxes], [p.long() for p in pair_idx], image_sizes)
+        else:
+            feats = torch.cat([self._image_in_chunks(features, i, b.float(), p.long(), size)
+                               for i, (b, p, size) in enumerate(zip(boxes, pair_idx, image_sizes))], 0)
+        if self.separate_spatial:
+            return feats[:, : self.out_dim], feats[:, self.out_dim:]
+        return feats
 
-    def _chunked(self, features, boxes, pair_idx, image_sizes) -> Tensor:
-        """:meth:`forward` over at most ``chunk_size`` pairs at a time (same rows, in the same order)."""
-        out = []
-        empty = [p[:0] for p in pair_idx]
-        for i, pairs in enumerate(pair_idx):
-            for start in range(0, len(pairs), self.chunk_size):
-                part = list(empty)
-                part[i] = pairs[start:start + self.chunk_size]
-                unions = [union_boxes(b.float(), p) for b, p in zip(boxes, part)]
-                masks = spatial_masks(boxes[i], part[i], image_sizes[i], self.canvas_size)
-                pooled = self.pooler(features, unions)
-                out.append(self.box_head(pooled + self.mask_encoder(masks.to(pooled.dtype))))
-        return torch.cat(out, 0)
+    def _image_in_chunks(self, features, i: int, boxes: Tensor, pairs: Tensor, size: Tuple[int, int]) -> Tensor:
+        """Features of image ``i``'s pairs, ``chunk_size`` pairs at a time (eval mode)."""
+        maps = _image_maps(features, i)
+        order = torch.sort(_unordered_key(pairs, len(boxes)), stable=True).indices
+        out = None
+        for start in range(0, len(pairs), self.chunk_size):
+            idx = order[start:start + self.chunk_size]
+            feats = self._pairs(maps, [boxes], [pairs[idx]], [size])
+            if out is None:
+                out = feats.new_empty((len(pairs), feats.shape[1]))
+            out[idx] = feats
+        return out if out is not None else boxes.new_zeros((0, self.out_dim * (2 if self.separate_spatial else 1)))
+
+    def _pairs(self, features, boxes: Sequence[Tensor], pairs: Sequence[Tensor], sizes) -> Tensor:
+        """Packed features of the given pairs; union boxes pooled once per unordered pair."""
+        unions, inverses, offset = [], [], 0
+        for b, p in zip(boxes, pairs):
+            _, inverse = torch.unique(_unordered_key(p, len(b)), return_inverse=True)
+            first = torch.zeros(int(inverse.max()) + 1 if len(p) else 0, dtype=torch.long, device=p.device)
+            first.scatter_(0, inverse, torch.arange(len(p), device=p.device))  # either order: same union box
+            unions.append(union_boxes(b, p[first]))
+            inverses.append(inverse + offset)
+            offset += len(first)
+        pooled = self.pooler(features, unions)[torch.cat(inverses)]
+        masks = torch.cat([spatial_masks(b, p, size, self.canvas_size) for b, p, size in zip(boxes, pairs, sizes)], 0)
+        rect = self.mask_encoder(masks.to(pooled.dtype))
+        if self.separate_spatial:
+            return torch.cat([self.box_head(pooled), self.spatial_fc(rect.flatten(1))], 1)
+        return self.box_head(pooled + rect)
+
+
+def _unordered_key(pairs: Tensor, n: int) -> Tensor:
+    """``min(i, j) * n + max(i, j)`` of every pair: equal for ``(i, j)`` and ``(j, i)``."""
+    return torch.minimum(pairs[:, 0], pairs[:, 1]) * n + torch.maximum(pairs[:, 0], pairs[:, 1])
+
+
+def _image_maps(features, i: int):
+    """The feature maps of image ``i`` of the batch (a dict or a list of (B, C, H, W) maps)."""
+    if isinstance(features, Mapping):
+        return OrderedDict((k, v[i:i + 1]) for k, v in features.items())
+    return [v[i:i + 1] for v in features]

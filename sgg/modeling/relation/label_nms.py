@@ -5,8 +5,9 @@ that class, zero the class on every box whose class-specific box overlaps the pi
 IoU >= ``iou_threshold`` (``TEST.RELATION.LATER_NMS_PREDICTION_THRES``) and remove the picked
 box from further picks. IoU uses SGB's "+1" pixel convention (``nms_overlaps``).
 
-Deviation from SGB (documented): when every class of the remaining boxes has been suppressed, SGB
-assigns the background label 0; here such a box gets its most probable foreground class, so
+A box whose every class has been suppressed (possible only when probabilities underflow to 0 or
+boxes outnumber classes): SGB gives it the background label 0, which scores 0 (``unassigned=
+"background"``); by default (``"foreground"``) it gets its most probable foreground class, so
 every object keeps a label in ``1..C_obj-1``.
 """
 from __future__ import annotations
@@ -27,12 +28,12 @@ def pairwise_iou_plus_one(box: Tensor, boxes: Tensor) -> Tensor:
     inter = wh[:, 0] * wh[:, 1]
     area = (box[2] - box[0] + 1.0) * (box[3] - box[1] + 1.0)
     areas = (boxes[:, 2] - boxes[:, 0] + 1.0) * (boxes[:, 3] - boxes[:, 1] + 1.0)
-    return inter / (area + areas - inter)
+    return inter / ((-inter + areas) + area)  # SGB's nms_overlaps order of float32 operations
 
 
 @torch.no_grad()
 def greedy_label_nms(
-    boxes_per_cls: Tensor, obj_logits: Tensor, iou_threshold: float = 0.5
+    boxes_per_cls: Tensor, obj_logits: Tensor, iou_threshold: float = 0.5, unassigned: str = "foreground"
 ) -> Tuple[Tensor, Tensor]:
     """Assign one foreground label per box by greedy per-class suppression.
 
@@ -41,6 +42,8 @@ def greedy_label_nms(
             (N, 4) boxes shared by all classes.
         obj_logits: (N, C_obj) object logits; softmax probabilities are compared.
         iou_threshold: boxes overlapping a picked box with IoU >= this lose the picked class.
+        unassigned: label of a box left without any class: "foreground" (its best foreground
+            class) or "background" (0 with score 0, SGB's ``obj_prediction_nms``).
 
     Returns:
         labels (N,) int64 in 1..C_obj-1 and their softmax probabilities (N,) (the object scores
@@ -68,8 +71,11 @@ def greedy_label_nms(
         ious = pairwise_iou_plus_one(boxes_per_cls[box_ind, cls_ind], boxes_per_cls[:, cls_ind])
         remaining[ious >= iou_threshold, cls_ind] = 0.0
         remaining[box_ind] = -1.0
-    unassigned = labels == 0
-    if bool(unassigned.any()):
-        labels[unassigned] = probs[unassigned, 1:].argmax(1) + 1
+    if unassigned not in ("foreground", "background"):
+        raise ValueError(f"greedy_label_nms: unassigned must be 'foreground' or 'background', got {unassigned!r}")
+    left = labels == 0
+    if unassigned == "foreground" and bool(left.any()):
+        labels[left] = probs[left, 1:].argmax(1) + 1
+    probs[:, 0] = 0.0  # the background scores 0 (SGB zeroes it before taking object scores)
     scores = probs.gather(1, labels[:, None]).squeeze(1)
     return labels, scores
